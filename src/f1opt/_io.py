@@ -47,7 +47,9 @@ def atomic_path(path, suffix: str | None = None):
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
-        raise FileNotFoundError(f"cannot write {str(path)!r}: directory {str(directory)!r} does not exist")
+        raise FileNotFoundError(
+            f"cannot write {str(path)!r}: directory {str(directory)!r} does not exist"
+        )
     fd, tmp = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=suffix if suffix is not None else ".tmp", dir=directory
     )
@@ -175,9 +177,13 @@ def load(path):
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise ValueError(
+            f"{str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno})"
+        ) from None
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
-        raise ValueError(f"{str(path)!r} is not an f1opt decider file (no 'format': '{FORMAT_NAME}')")
+        raise ValueError(
+            f"{str(path)!r} is not an f1opt decider file (no 'format': '{FORMAT_NAME}')"
+        )
     version = document.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
         raise ValueError(

@@ -113,13 +113,13 @@ def check_scores(scores, *, ndim: int | tuple[int, ...] = (1, 2), name: str = "s
 
 def _check_zero_one(array: np.ndarray, name: str) -> np.ndarray:
     if array.dtype == np.bool_:
-        return array.astype(np.int8)
-    values = np.unique(array)
-    if not np.isin(values, (0, 1)).all():
+        return array.view(np.int8)
+    if not ((array == 0) | (array == 1)).all():  # one pass; np.unique would sort
+        values = np.unique(array)
         shown = ", ".join(repr(v.item()) for v in values[:5])
         more = ", ..." if values.size > 5 else ""
         raise ValueError(f"`{name}` must contain only 0 and 1, but got values {{{shown}{more}}}.")
-    return array.astype(np.int8)
+    return array.astype(np.int8, copy=False)
 
 
 def check_binary_labels(y, *, name: str = "y") -> np.ndarray:

@@ -79,6 +79,8 @@ class BaseDecider(BaseEstimator):
             raise KeyError(f"missing fitted attributes {missing}")
         for name in cls._fitted_attributes:
             setattr(decider, name, fitted[name])
+        if "beta" in params:
+            check_beta(decider.beta)
         decider._check_loaded()
         return decider
 
