@@ -136,6 +136,14 @@ def cut_candidates(scores: np.ndarray, y: np.ndarray) -> CutCandidates:
     return CutCandidates(values.astype(np.float64), below, tp, k, int(pos.size))
 
 
+_BUCKET_MIN_SIZE = 1 << 16  # below this a plain sort is as fast
+
+
+def is_dask_collection(x) -> bool:
+    """True for Dask arrays, dataframes and series (duck typing: never imports dask)."""
+    return hasattr(x, "dask") and hasattr(x, "__dask_graph__")
+
+
 def binary_threshold(scores, y, beta=1.0, zero_division=0.0):
     """Exact F-beta-optimal threshold of one label.
 
@@ -145,7 +153,25 @@ def binary_threshold(scores, y, beta=1.0, zero_division=0.0):
         With no positive at all the empty prediction is optimal
         (``threshold = +inf``, ``score = zero_division``).
     """
-    c = cut_candidates(scores, y)
+    if scores.size >= _BUCKET_MIN_SIZE:
+        # two passes of counting prune most scores before any sort; same candidates
+        # wherever an optimum can be, so the same argmax (f1opt._buckets)
+        from ._buckets import bucketed_cut_candidates
+
+        bits = int(min(18, max(10, np.log2(scores.size) - 5)))
+        c = bucketed_cut_candidates(scores, y, beta, bits)
+    else:
+        c = cut_candidates(scores, y)
+    return best_cut(c, beta, zero_division)
+
+
+def best_cut(c: CutCandidates, beta=1.0, zero_division=0.0):
+    """The F-beta-optimal cut among candidates (first maximum: fewest predictions).
+
+    Returns
+    -------
+    threshold, score, n_predicted, n_true_positives : float, float, int, int
+    """
     if c.n_positives == 0:
         return np.inf, float(zero_division), 0, 0
     f = fbeta_from_counts(c.tp, c.k, c.n_positives, beta)
@@ -188,11 +214,15 @@ def optimal_threshold(y_true, scores, beta: float = 1.0) -> ThresholdResult:
     >>> from f1opt import optimal_threshold
     >>> result = optimal_threshold([0, 0, 1, 1, 0, 1], [0.1, 0.4, 0.35, 0.8, 0.2, 0.7])
     >>> float(result.threshold), round(result.score, 4)
-    (0.3, 0.8571)
+    (0.275, 0.8571)
     """
     from ._validation import check_beta, check_scores_and_labels
 
     beta = check_beta(beta)
+    if is_dask_collection(scores) or is_dask_collection(y_true):
+        from .distributed import optimal_threshold as dask_optimal_threshold
+
+        return dask_optimal_threshold(y_true, scores, beta)
     scores, y = check_scores_and_labels(scores, y_true, multilabel=False)
     if not y.any():
         raise ValueError(
@@ -211,7 +241,12 @@ def per_label_thresholds(scores, y, beta=1.0, average="micro", zero_division=0.0
     ``max sum_j (1 + beta^2) TP_j - lam K_j`` separates by label, and setting
     ``lam`` to the micro-F of the new cuts strictly increases it until the
     global optimum. Macro and weighted F are separable: each label on its own.
-    A label with no positive predicts nothing (``threshold = +inf``).
+    A label with no positive predicts nothing (``threshold = +inf``). Among
+    optimal choices, every label predicts its fewest positives (for micro: the
+    first maximiser of ``(1 + beta^2) TP_j - F* K_j`` in each label).
+
+    From ``2**16`` samples on, bucket counts per label prune each column before
+    any sort (:mod:`f1opt._buckets`); the result is the same.
 
     Parameters
     ----------
@@ -234,47 +269,121 @@ def per_label_thresholds(scores, y, beta=1.0, average="micro", zero_division=0.0
     .. [1] W. Dinkelbach. "On nonlinear fractional programming." Management
        Science 13(7), 1967.
     """
-    n_labels = scores.shape[1]
-    candidates = [cut_candidates(scores[:, j], y[:, j]) for j in range(n_labels)]
-    sizes = np.array([c.values.size for c in candidates])
+    if average not in ("micro", "macro", "weighted"):
+        raise ValueError(f"per-label thresholds support micro, macro, weighted; got {average!r}")
+    n_samples, n_labels = scores.shape
+    if n_samples >= _BUCKET_MIN_SIZE:
+        # counts per label prune each column before any sort (f1opt._buckets)
+        from ._buckets import per_label_cut_candidates
+
+        candidates = per_label_cut_candidates(scores, y, beta, average, max_iter=max_iter)
+    else:
+        candidates = [cut_candidates(scores[:, j], y[:, j]) for j in range(n_labels)]
+    return solve_per_label(candidates, beta, average, max_iter)
+
+
+def _best_per_label(gain, sizes):
+    """Index of the first best candidate of each label, or -1 where the empty cut wins.
+
+    ``gain`` holds the candidates of every label one after the other
+    (``sizes[j]`` of label j); the empty cut gains 0 and wins ties.
+    """
+    n_labels = sizes.size
+    chosen = np.full(n_labels, -1)
+    has = sizes > 0
+    if not has.any():
+        return chosen
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))[has]
+    maxima = np.maximum.reduceat(gain, starts)
+    # first candidate reaching the maximum = highest threshold among ties
+    is_max = gain == np.repeat(maxima, sizes[has])
+    first = np.minimum.reduceat(np.where(is_max, np.arange(gain.size), gain.size), starts)
+    chosen[has] = np.where(maxima > 0, first, -1)
+    return chosen
+
+
+def dinkelbach(tp, k, sizes, total_p, beta=1.0, max_iter=100):
+    """Exact best micro F-beta over one cut per label, by Dinkelbach's method.
+
+    Parameters
+    ----------
+    tp, k : ndarray of shape (n_candidates,)
+        Counts of the candidate cuts of every label, label after label, each
+        label's candidates ordered by increasing ``k``.
+    sizes : ndarray of int of shape (n_labels,)
+        Number of candidates of each label.
+    total_p : float
+        Positives over all labels.
+    beta : float, default=1.0
+    max_iter : int, default=100
+
+    Returns
+    -------
+    chosen : ndarray of int of shape (n_labels,)
+        Index (into ``tp``) of each label's cut, -1 for the empty cut. Among
+        optimal choices, each label takes its fewest predicted positives: the
+        first maximiser of ``(1 + b^2) TP - F* K``.
+    score : float
+        The optimal micro F-beta.
+    n_iter : int
+        Rounds used.
+    """
+    tp = np.asarray(tp, dtype=np.float64)
+    k = np.asarray(k, dtype=np.float64)
+    b2 = beta * beta
+
+    def micro(chosen):
+        sel = chosen[chosen >= 0]
+        return float(fbeta_from_counts(tp[sel].sum(), k[sel].sum(), total_p, beta))
+
+    lam = 0.0
+    previous = chosen = _best_per_label((1 + b2) * tp, sizes)
+    f = micro(chosen)
+    n_iter = 1
+    for n_iter in range(1, max_iter + 1):  # noqa: B007
+        if n_iter > 1:
+            chosen = _best_per_label((1 + b2) * tp - lam * k, sizes)
+            f = micro(chosen)
+        if f <= lam:
+            # max_c N(c) - lam D(c) = 0: lam is the optimum and `chosen` attains it
+            # with the fewest predictions in every label
+            if f < lam:  # only by rounding: keep the cut that reached lam
+                chosen, f = previous, lam
+            break
+        previous, lam = chosen, f
+    else:
+        chosen, f = previous, lam
+    return chosen, f, n_iter
+
+
+def solve_per_label(candidates, beta=1.0, average="micro", max_iter=100):
+    """Best cut of each label from its candidates (see :func:`per_label_thresholds`).
+
+    Parameters
+    ----------
+    candidates : list of CutCandidates
+        One per label; a pruned list works as long as it keeps every cut
+        that can be optimal.
+
+    Returns
+    -------
+    thresholds : ndarray of shape (n_labels,)
+    n_iter : int
+    """
+    n_labels = len(candidates)
+    sizes = np.array([c.values.size for c in candidates], dtype=np.int64)
     thresholds = np.full(n_labels, np.inf)
     if sizes.sum() == 0:
         return thresholds, 1
     tp = np.concatenate([c.tp for c in candidates]).astype(np.float64)
     k = np.concatenate([c.k for c in candidates]).astype(np.float64)
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    has = sizes > 0
-    b2 = beta * beta
-
-    def best_per_label(gain):
-        """Index of the best candidate of each label, or -1 where the empty cut wins."""
-        chosen = np.full(n_labels, -1)
-        maxima = np.maximum.reduceat(gain, starts[has])
-        # first candidate reaching the maximum = highest threshold among ties
-        is_max = gain == np.repeat(maxima, sizes[has])
-        first = np.minimum.reduceat(np.where(is_max, np.arange(gain.size), gain.size), starts[has])
-        chosen[has] = np.where(maxima > 0, first, -1)
-        return chosen
-
     n_iter = 1
     if average in ("macro", "weighted"):
         p = np.repeat(np.array([c.n_positives for c in candidates]), sizes)
-        chosen = best_per_label(fbeta_from_counts(tp, k, p, beta))
+        chosen = _best_per_label(fbeta_from_counts(tp, k, p, beta), sizes)
     elif average == "micro":
         total_p = float(sum(c.n_positives for c in candidates))
-        lam = 0.0
-        best_f, best_chosen = -1.0, None
-        chosen = best_per_label((1 + b2) * tp)
-        for n_iter in range(1, max_iter + 1):  # noqa: B007
-            sel = chosen[chosen >= 0]
-            f = float(fbeta_from_counts(tp[sel].sum(), k[sel].sum(), total_p, beta))
-            if f > best_f:
-                best_f, best_chosen = f, chosen
-            if f <= lam:
-                break  # max_c N(c) - lam D(c) = 0: lam is the optimum
-            lam = f
-            chosen = best_per_label((1 + b2) * tp - lam * k)
-        chosen = best_chosen
+        chosen, _, n_iter = dinkelbach(tp, k, sizes, total_p, beta, max_iter)
     else:
         raise ValueError(f"per-label thresholds support micro, macro, weighted; got {average!r}")
     values = np.concatenate([c.values for c in candidates])
@@ -336,7 +445,9 @@ def global_threshold(scores, y, beta=1.0, average="micro", zero_division=0.0):
         else:
             return np.inf  # every threshold scores zero_division; predict nothing
     else:
-        raise ValueError(f"global threshold supports micro, macro, weighted, samples; got {average!r}")
+        raise ValueError(
+            f"global threshold supports micro, macro, weighted, samples; got {average!r}"
+        )
     flat_scores = scores.ravel()
     flat_y = y.ravel().astype(np.float64)
     order = np.argsort(flat_scores, kind="stable")[::-1]
