@@ -206,10 +206,16 @@ def load(path):
         raise ValueError(f"{str(path)!r} is a malformed {name} file: {exc}") from None
 
 
+_DECIDER_MODULES = ("expected", "weights", "estimator", "stretch")
+
+
 def _load_optional_registrations():
-    """Import modules whose deciders need optional dependencies (torch)."""
-    with contextlib.suppress(ImportError):
-        from . import stretch  # noqa: F401
+    """Import the modules whose deciders register on import (``stretch`` needs torch)."""
+    import importlib
+
+    for module in _DECIDER_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(f"{__package__}.{module}")
 
 
 def _version() -> str:
