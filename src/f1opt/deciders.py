@@ -18,7 +18,12 @@ from ._validation import (
     check_zero_division,
 )
 from .metrics import AVERAGES, fbeta_score
-from .thresholds import global_threshold, optimal_threshold, per_label_thresholds
+from .thresholds import (
+    global_threshold,
+    is_dask_collection,
+    optimal_threshold,
+    per_label_thresholds,
+)
 
 __all__ = ["BaseDecider", "GlobalThreshold", "PerClassThreshold"]
 
@@ -175,6 +180,10 @@ class GlobalThreshold(BaseDecider):
         """
         beta = check_beta(self.beta)
         zero_division = check_zero_division(self.zero_division)
+        if is_dask_collection(scores) or is_dask_collection(y):
+            from .distributed import fit_global_threshold  # out of core, two passes
+
+            return fit_global_threshold(self, scores, y, beta, zero_division)
         scores = check_scores(scores)
         average = self.average
         if average is None:
@@ -277,6 +286,10 @@ class PerClassThreshold(BaseDecider):
         beta = check_beta(self.beta)
         zero_division = check_zero_division(self.zero_division)
         average = _check_average(self.average, ("micro", "macro", "weighted"))
+        if is_dask_collection(scores) or is_dask_collection(y):
+            from .distributed import fit_per_class_threshold  # out of core, two passes
+
+            return fit_per_class_threshold(self, scores, y, beta, zero_division)
         scores, y = check_scores_and_labels(scores, y, multilabel=True)
         self.thresholds_, self.n_iter_ = per_label_thresholds(
             scores, y, beta, average, zero_division

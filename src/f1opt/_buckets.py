@@ -1,0 +1,538 @@
+"""Exact threshold search by counting: bucket counts, pruning, and a small exact solve.
+
+The exact F-beta search needs only counts. Scores are mapped to an
+order-preserving integer key of their float32 bits (float64 scores are rounded
+to float32 first: rounding is monotone, so the order is kept and equal scores
+share a key) and the top ``bits`` bits of the key name a bucket. Then
+
+1. one pass counts the scores and the positives of every bucket (counts from
+   data partitions simply add up);
+2. the counts give the exact F-beta at every bucket edge ("predict every bucket
+   from this one up") and an upper bound for every cut inside a bucket: such a
+   cut includes ``t`` of the bucket's positives and at least ``t`` of its
+   scores, so ``F <= (1 + b^2)(TP_above + pos_b) / (b^2 P + K_above + pos_b)``;
+3. a second pass gathers only the scores of the buckets whose bound reaches the
+   best edge (and the maximum of the next non-empty bucket below each of them,
+   the "highest excluded" score of their lowest cut), and these are solved
+   exactly.
+
+When the buckets to solve hold too many scores (scores crowded in a narrow
+range, or heavily tied), one more counting pass splits just those buckets by up
+to 14 more key bits; with 18 + 14 bits a bucket is a single float32 value,
+which its counts and its key describe completely, so float32 scores that are
+tied or crowded never need gathering.
+
+The candidates built from the gathered buckets are a subset of those of
+:func:`f1opt.thresholds.cut_candidates`, in the same order and with the same
+counts, and they contain every cut that can be optimal, so the argmax (and its
+tie rule) is unchanged. The same counts serve the per-label searches: macro and
+weighted F prune each label with its own best edge, and micro F (Dinkelbach)
+prunes with the linear gains ``(1 + b^2) TP - lam K`` over a range of ``lam``
+known to hold the optimum.
+
+References
+----------
+.. [1] Z. C. Lipton, C. Elkan, B. Narayanaswamy. "Optimal thresholding of
+   classifiers to maximize F1 measure." ECML PKDD 2014.
+.. [2] W. Dinkelbach. "On nonlinear fractional programming." Management
+   Science 13(7), 1967.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .metrics import fbeta_from_counts
+
+DEFAULT_BITS = 16
+#: set to False (or F1OPT_DISABLE_NUMBA=1 in the environment) to use the numpy passes
+USE_NUMBA = os.environ.get("F1OPT_DISABLE_NUMBA", "") in ("", "0")
+_SLACK = 1e-12  # relative slack on the pruning test: rounding never drops a needed bucket
+
+_numba_module = None
+
+
+def _numba_kernels():
+    """The compiled kernels, or None when numba is unavailable or disabled."""
+    global _numba_module, USE_NUMBA
+    if not USE_NUMBA:
+        return None
+    if _numba_module is None:
+        try:
+            from . import _kernels_numba
+        except Exception:  # numba missing or broken: the numpy passes give the same result
+            USE_NUMBA = False
+            return None
+        _numba_module = _kernels_numba
+    return _numba_module
+
+
+def as_label_array(y) -> np.ndarray:
+    """0/1 labels as a uint8 array (no copy for bool, int8 and uint8)."""
+    y = np.asarray(y)
+    if y.dtype == np.bool_ or y.dtype == np.int8:
+        return y.view(np.uint8)
+    if y.dtype == np.uint8:
+        return y
+    return y.astype(np.uint8)
+
+
+def keys32(scores) -> np.ndarray:
+    """Order-preserving uint32 keys of the float32 rounding of ``scores``.
+
+    ``-0.0`` and ``+0.0`` get the same key; ``a <= b`` implies
+    ``keys32(a) <= keys32(b)``, with equality for equal scores.
+    """
+    with np.errstate(over="ignore"):
+        f = np.asarray(scores, dtype=np.float32)
+    f = f + np.float32(0.0)  # a copy, and -0.0 -> +0.0
+    bits = f.view(np.uint32)
+    mask = bits >> np.uint32(31)
+    mask *= np.uint32(0x7FFFFFFF)
+    mask |= np.uint32(0x80000000)
+    bits ^= mask
+    return bits
+
+
+@dataclass(frozen=True)
+class BucketMap:
+    """Which bucket each key falls in: uniform top bits, optionally refined.
+
+    The bucket of key ``k`` is ``base[t] + ((k & rmask[t]) >> rshift)`` with
+    ``t = k >> shift``. Uniform buckets have ``rmask = 0``; a refined top
+    bucket is split by its next ``shift - rshift`` key bits. Buckets stay in
+    increasing key order.
+    """
+
+    shift: int
+    base: np.ndarray
+    rmask: np.ndarray
+    rshift: int
+    n_buckets: int
+    #: True where a bucket holds exactly one key (one float32 value)
+    single: np.ndarray
+
+    @classmethod
+    def uniform(cls, bits: int) -> BucketMap:
+        """``2**bits`` buckets on the top ``bits`` key bits."""
+        n = 1 << bits
+        single = np.full(n, bits == 32)
+        return cls(32 - bits, np.arange(n, dtype=np.int64), np.zeros(n, np.uint32), 0, n, single)
+
+    def refine(self, which: np.ndarray, max_buckets: int = 1 << 22) -> BucketMap | None:
+        """Split the buckets ``which`` (bool, uniform map only) by up to 14 more bits.
+
+        Returns None when there is nothing to split or too many buckets would result.
+        """
+        extra = min(self.shift, 14)
+        n_split = int(which.sum())
+        if n_split == 0 or extra == 0 or self.n_buckets + (n_split << extra) > max_buckets:
+            return None
+        sizes = np.where(which, 1 << extra, 1)
+        base = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+        rmask = np.where(which, (1 << self.shift) - 1, 0).astype(np.uint32)
+        rshift = self.shift - extra
+        single = np.repeat(which & (rshift == 0), sizes)
+        return BucketMap(self.shift, base, rmask, rshift, int(sizes.sum()), single)
+
+    @property
+    def kernel_rshift(self) -> int:
+        """``rshift`` for the compiled kernels, -1 for uniform buckets (a faster path)."""
+        return -1 if not self.rmask.any() else self.rshift
+
+    def index(self, keys: np.ndarray) -> np.ndarray:
+        """Bucket of each key (numpy)."""
+        top = keys >> np.uint32(self.shift)
+        if self.kernel_rshift < 0:
+            return top
+        refined = (keys & self.rmask[top]) >> np.uint32(self.rshift)
+        return self.base[top] + refined
+
+    def single_values(self) -> np.ndarray:
+        """The float32 value of each single-key bucket (nan elsewhere), as float64."""
+        out = np.full(self.n_buckets, np.nan)
+        tops = np.flatnonzero(self.rmask)
+        if self.rshift != 0 or tops.size == 0:
+            return out
+        width = 1 << self.shift
+        keys = (
+            (tops[:, None].astype(np.uint64) << np.uint64(self.shift)) + np.arange(width)
+        ).ravel()
+        keys = keys.astype(np.uint32)
+        idx = self.index(keys)
+        out[idx] = key_values(keys)
+        return out
+
+
+def key_values(keys: np.ndarray) -> np.ndarray:
+    """The float32 values (as float64) of order-preserving keys (inverse of keys32)."""
+    keys = np.asarray(keys, dtype=np.uint32)
+    positive = (keys >> np.uint32(31)) == 1
+    bits = np.where(positive, keys ^ np.uint32(0x80000000), ~keys).astype(np.uint32)
+    return bits.view(np.float32).astype(np.float64)
+
+
+def _as_map(bits_or_map) -> BucketMap:
+    if isinstance(bits_or_map, BucketMap):
+        return bits_or_map
+    return BucketMap.uniform(int(bits_or_map))
+
+
+def bucket_counts(scores, y, bits=DEFAULT_BITS) -> np.ndarray:
+    """Counts of scores (row 0) and positives (row 1) per bucket, shape (2, n_buckets).
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n,), float32 or float64, finite
+    y : ndarray of shape (n,), 0/1
+    bits : int or BucketMap, default=16
+        Key bits naming a bucket (uniform buckets), or a bucket map.
+    """
+    bmap = _as_map(bits)
+    y = as_label_array(y)
+    kernels = _numba_kernels()
+    if kernels is not None:
+        return kernels.bucket_counts(
+            scores, y, bmap.shift, bmap.base, bmap.rmask, bmap.kernel_rshift, bmap.n_buckets
+        )
+    b = bmap.index(keys32(scores))
+    b <<= 1
+    b |= y
+    by_label = np.bincount(b, minlength=2 * bmap.n_buckets).reshape(bmap.n_buckets, 2)
+    return np.stack([by_label.sum(axis=1), by_label[:, 1]])
+
+
+def gather(scores, y, roles: np.ndarray, bits=DEFAULT_BITS, capacity=None):
+    """Second pass: the scores of the role-1 buckets, the maximum of each role-2 bucket.
+
+    Returns
+    -------
+    values : ndarray (dtype of ``scores``)
+    labels : ndarray of uint8
+    buckets : ndarray of int32
+    maxima : ndarray of float64 of shape (n_buckets,)
+        Maximum score of each role-2 bucket (``-inf`` elsewhere).
+    """
+    bmap = _as_map(bits)
+    y = as_label_array(y)
+    kernels = _numba_kernels()
+    if kernels is not None:
+        if capacity is None:
+            capacity = scores.shape[0]
+        return kernels.gather(
+            scores, y, bmap.shift, bmap.base, bmap.rmask, bmap.kernel_rshift, roles, int(capacity)
+        )
+    b = bmap.index(keys32(scores))
+    r = roles[b]
+    take = r == 1
+    values, labels, buckets = scores[take], y[take], b[take].astype(np.int32)
+    maxima = np.full(roles.shape[0], -np.inf)
+    second = r == 2
+    if second.any():
+        np.maximum.at(maxima, b[second], scores[second].astype(np.float64))
+    return values, labels, buckets, maxima
+
+
+def _descending_cumulative(counts):
+    """Counts at and above each bucket, highest bucket first; arrays of shape (L, B)."""
+    n = counts[:, 0, ::-1].astype(np.int64)
+    pos = counts[:, 1, ::-1].astype(np.int64)
+    k_edge = np.cumsum(n, axis=1)
+    tp_edge = np.cumsum(pos, axis=1)
+    return n, pos, k_edge, tp_edge
+
+
+def plan_fbeta(counts: np.ndarray, beta: float) -> np.ndarray:
+    """Buckets to solve exactly for each label's own F-beta (binary, macro, weighted).
+
+    Parameters
+    ----------
+    counts : ndarray of shape (n_labels, 2, n_buckets)
+
+    Returns
+    -------
+    solve : ndarray of bool of shape (n_labels, n_buckets)
+    """
+    n, pos, k_edge, tp_edge = _descending_cumulative(counts)
+    p = tp_edge[:, -1:]
+    edge_f = np.where(n > 0, fbeta_from_counts(tp_edge, k_edge, p, beta), 0.0)
+    best_edge = edge_f.max(axis=1, keepdims=True)
+    bound = fbeta_from_counts(tp_edge, k_edge - n + pos, p, beta)
+    solve = (pos > 0) & (bound >= best_edge * (1.0 - _SLACK))
+    return solve[:, ::-1]
+
+
+def plan_linear(counts: np.ndarray, beta: float, lam_lo: float, lam_hi: float) -> np.ndarray:
+    """Buckets that can hold the argmax of ``(1 + b^2) TP - lam K`` for some lam in range.
+
+    A cut inside bucket b gains at most ``(1 + b^2)(TP_above + pos_b) -
+    lam (K_above + pos_b)``, largest at ``lam_lo``; the best edge (or the empty
+    cut, gain 0) gains at least its value at ``lam_hi``.
+    """
+    b2 = beta * beta
+    n, pos, k_edge, tp_edge = _descending_cumulative(counts)
+    best_edge = np.maximum(((1 + b2) * tp_edge - lam_hi * k_edge).max(axis=1, keepdims=True), 0.0)
+    bound = (1 + b2) * tp_edge - lam_lo * (k_edge - n + pos)
+    slack = _SLACK * (1.0 + (1 + b2) * tp_edge[:, -1:])
+    solve = (pos > 0) & (bound >= best_edge - slack)
+    return solve[:, ::-1]
+
+
+def roles_for(counts: np.ndarray, solve: np.ndarray, single=None) -> np.ndarray:
+    """Role of every bucket in the second pass.
+
+    1: gather its scores (a bucket to solve); 2: only its maximum (the next
+    non-empty bucket below a bucket to solve); 3 and 4: the same, for a bucket
+    holding one float32 value (``single``, float32 scores only), which the
+    counts and the key already describe, so the second pass skips it.
+
+    Returns
+    -------
+    roles : ndarray of uint8 of shape (n_labels, n_buckets)
+    """
+    nonempty = counts[:, 0, :] > 0
+    n_labels, n_buckets = nonempty.shape
+    idx = np.where(nonempty, np.arange(n_buckets), -1)
+    last_at_or_below = np.maximum.accumulate(idx, axis=1)
+    below = np.full_like(last_at_or_below, -1)
+    below[:, 1:] = last_at_or_below[:, :-1]
+    roles = solve.astype(np.uint8)
+    rows, cols = np.nonzero(solve)
+    nb = below[rows, cols]
+    keep = nb >= 0
+    rows, nb = rows[keep], nb[keep]
+    second = ~solve[rows, nb]
+    roles[rows[second], nb[second]] = 2
+    if single is not None and single.any():
+        roles[:, single] = np.where(roles[:, single] > 0, roles[:, single] + 2, 0)
+    return roles
+
+
+def candidates_from_gathered(counts, values, labels, buckets, maxima, roles=None, bmap=None):
+    """Exact cut candidates of the gathered buckets (a pruned ``cut_candidates``).
+
+    Parameters
+    ----------
+    counts : ndarray of shape (2, n_buckets)
+        Bucket counts of the label (all scores, positives).
+    values, labels, buckets : ndarrays of shape (m,)
+        Every score of the solved buckets, with its label and bucket.
+    maxima : ndarray of shape (n_buckets,)
+        Maximum score of each bucket needed as a "highest excluded" score.
+    roles : ndarray of shape (n_buckets,), optional
+        With ``bmap``: buckets of role 3 and 4 hold one float32 value, read
+        from the key instead of the data.
+    bmap : BucketMap, optional
+
+    Returns
+    -------
+    candidates : f1opt.thresholds.CutCandidates
+    """
+    from .thresholds import CutCandidates
+
+    n_all = counts[0].astype(np.int64)
+    n_pos = counts[1].astype(np.int64)
+    n_positives = int(n_pos.sum())
+    weight_all = np.ones(values.size, dtype=np.int64)
+    weight_pos = labels.astype(np.int64)
+    bucket_max = maxima.astype(np.float64, copy=True)
+    if roles is not None and bmap is not None and (roles >= 3).any():
+        # one value per bucket: one element carrying the bucket's counts
+        known = bmap.single_values()
+        third = np.flatnonzero(roles == 3)
+        values = np.concatenate([values.astype(np.float64), known[third]])
+        weight_all = np.concatenate([weight_all, n_all[third]])
+        weight_pos = np.concatenate([weight_pos, n_pos[third]])
+        buckets = np.concatenate([buckets.astype(np.int64), third])
+        fourth = roles == 4
+        bucket_max[fourth] = known[fourth]
+    if values.size == 0 or n_positives == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return CutCandidates(np.empty(0), np.empty(0), empty, empty, n_positives)
+    k_above = n_all.sum() - np.cumsum(n_all)  # scores in buckets strictly above
+    tp_above = n_positives - np.cumsum(n_pos)
+    order = np.argsort(values)[::-1]  # equal values are grouped below: no stability needed
+    v = values[order].astype(np.float64)
+    bk = buckets[order].astype(np.int64)
+    m = v.size
+    cum_pos = np.cumsum(weight_pos[order])
+    cum_all = np.cumsum(weight_all[order])
+    is_last = np.append(v[1:] != v[:-1], True)
+    last = np.flatnonzero(is_last)
+    new_bucket = np.append(True, bk[1:] != bk[:-1])
+    start = np.maximum.accumulate(np.where(new_bucket, np.arange(m), 0))
+    pos_before = np.where(start > 0, cum_pos[start - 1], 0)
+    all_before = np.where(start > 0, cum_all[start - 1], 0)
+    pos_at_value = cum_pos[last] - np.append(0, cum_pos[last[:-1]])
+    keep = pos_at_value > 0
+    last = last[keep]
+    b_last = bk[last]
+    tp = tp_above[b_last] + cum_pos[last] - pos_before[last]
+    k = k_above[b_last] + cum_all[last] - all_before[last]
+    # the highest score strictly below: next value of the bucket, else the maximum
+    # of the next non-empty bucket below (-inf if none)
+    firsts = np.flatnonzero(new_bucket)
+    bucket_max[bk[firsts]] = v[firsts]
+    nonempty_idx = np.where(n_all > 0, np.arange(n_all.size), -1)
+    last_at_or_below = np.maximum.accumulate(nonempty_idx)
+    below_bucket = np.where(b_last > 0, last_at_or_below[np.maximum(b_last - 1, 0)], -1)
+    next_in_bucket = last + 1 < m
+    nxt = np.minimum(last + 1, m - 1)
+    same = next_in_bucket & (bk[nxt] == b_last)
+    below = np.where(
+        same,
+        v[nxt],
+        np.where(below_bucket >= 0, bucket_max[np.maximum(below_bucket, 0)], -np.inf),
+    )
+    return CutCandidates(v[last], below, tp.astype(np.int64), k.astype(np.int64), n_positives)
+
+
+def two_pass_candidates(count, gather_fn, beta, bits, max_gather=1 << 22):
+    """The counting search of one label, on any data source.
+
+    Parameters
+    ----------
+    count : callable
+        ``count(bmap) -> (counts, all_float32)``: bucket counts over all the
+        data, and whether every score is float32.
+    gather_fn : callable
+        ``gather_fn(roles, bmap, capacity) -> (values, labels, buckets, maxima)``.
+    beta : float
+    bits : int
+        Key bits of the first, uniform buckets.
+    max_gather : int, default=2**22
+        When the buckets to solve hold more scores, they are split by up to 14
+        more key bits (one more counting pass) before the gather; split to
+        single float32 values, they need no gather at all.
+
+    Returns
+    -------
+    candidates : f1opt.thresholds.CutCandidates
+    """
+    bmap = BucketMap.uniform(bits)
+    counts, all_float32 = count(bmap)
+    solve = plan_fbeta(counts[None], beta)[0]
+    if counts[0][solve].sum() > max_gather:
+        finer = bmap.refine(solve)
+        if finer is not None:
+            bmap = finer
+            counts, all_float32 = count(bmap)
+            solve = plan_fbeta(counts[None], beta)[0]
+    roles = roles_for(counts[None], solve[None], bmap.single if all_float32 else None)[0]
+    capacity = int(counts[0][roles == 1].sum())
+    gathered = gather_fn(roles, bmap, capacity)
+    return candidates_from_gathered(counts, *gathered, roles=roles, bmap=bmap)
+
+
+def bucketed_cut_candidates(scores, y, beta: float, bits: int = DEFAULT_BITS, max_gather=1 << 20):
+    """The cut candidates that can be F-beta optimal, by two passes over the data.
+
+    Same arguments and result type as :func:`f1opt.thresholds.cut_candidates`,
+    restricted to the buckets whose bound reaches the best bucket edge.
+    """
+    is_float32 = scores.dtype == np.float32
+    return two_pass_candidates(
+        lambda bmap: (bucket_counts(scores, y, bmap), is_float32),
+        lambda roles, bmap, capacity: gather(scores, y, roles, bmap, capacity),
+        beta,
+        bits,
+        max_gather,
+    )
+
+
+def choose_bits(n_samples: int, n_labels: int = 1) -> int:
+    """Bucket bits: finer for more scores, at most ``2**22`` buckets over all labels."""
+    by_size = int(np.log2(max(n_samples, 2))) - 4
+    by_memory = int(np.log2((1 << 22) / max(n_labels, 1)))
+    return int(min(18, max(8, min(by_size, by_memory))))
+
+
+def per_label_counts(scores, y, bits: int) -> np.ndarray:
+    """Bucket counts of every column, shape (n_labels, 2, 2**bits)."""
+    kernels = _numba_kernels()
+    if kernels is not None:
+        return kernels.bucket_counts_2d(scores, as_label_array(y), 32 - bits, 1 << bits)
+    return np.stack([bucket_counts(scores[:, j], y[:, j], bits) for j in range(scores.shape[1])])
+
+
+def per_label_gather(scores, y, roles: np.ndarray, counts: np.ndarray, bits: int):
+    """Second pass over every column: a list of ``gather`` results, one per label."""
+    n_labels = scores.shape[1]
+    capacities = np.where(roles == 1, counts[:, 0, :], 0).sum(axis=1)
+    kernels = _numba_kernels()
+    if kernels is None:
+        return [
+            gather(scores[:, j], y[:, j], roles[j], bits, capacities[j]) for j in range(n_labels)
+        ]
+    offsets = np.concatenate(([0], np.cumsum(capacities))).astype(np.int64)
+    values, labels, buckets, maxima = kernels.gather_2d(
+        scores, as_label_array(y), 32 - bits, roles, offsets
+    )
+    return [
+        (
+            values[offsets[j] : offsets[j + 1]],
+            labels[offsets[j] : offsets[j + 1]],
+            buckets[offsets[j] : offsets[j + 1]],
+            maxima[j],
+        )
+        for j in range(n_labels)
+    ]
+
+
+def micro_bounds(counts: np.ndarray, beta: float, max_iter: int = 100):
+    """Lower and upper bounds on the best micro F-beta with one cut per label.
+
+    The lower bound is the exact optimum over bucket edges (realisable cuts);
+    the upper bound the optimum over the edges and, for each bucket, the point
+    ``(TP_above + pos_b, K_above + pos_b)`` that beats every cut inside it
+    (fewer predictions, as many true positives: adding a true positive
+    always raises micro F).
+    """
+    from .thresholds import dinkelbach
+
+    n, pos, k_edge, tp_edge = _descending_cumulative(counts)
+    total_p = float(tp_edge[:, -1].sum())
+    if total_p == 0:
+        return 0.0, 0.0
+    edge = n > 0
+    _, f_lo, _ = dinkelbach(tp_edge[edge], k_edge[edge], edge.sum(axis=1), total_p, beta, max_iter)
+    inside = pos > 0
+    tp_hi = np.concatenate([tp_edge, tp_edge], axis=1)
+    k_hi = np.concatenate([k_edge, k_edge - n + pos], axis=1)
+    mask = np.concatenate([edge, inside], axis=1)
+    _, f_hi, _ = dinkelbach(tp_hi[mask], k_hi[mask], mask.sum(axis=1), total_p, beta, max_iter)
+    return f_lo, max(f_lo, f_hi)
+
+
+def plan_per_label(counts: np.ndarray, beta: float, average: str, max_iter: int = 100):
+    """Roles (1 solve, 2 maximum only) of every label's buckets for a per-label search."""
+    if average == "micro":
+        f_lo, f_hi = micro_bounds(counts, beta, max_iter)
+        solve = plan_linear(counts, beta, f_lo, f_hi)
+    else:
+        solve = plan_fbeta(counts, beta)
+    return roles_for(counts, solve)
+
+
+def per_label_cut_candidates(scores, y, beta, average, bits=None, max_iter=100):
+    """Pruned cut candidates of every column, holding each label's optimal cut.
+
+    For ``macro`` and ``weighted`` each label keeps what its own F-beta needs;
+    for ``micro`` each label keeps every cut that can maximise
+    ``(1 + b^2) TP - lam K`` for ``lam`` between the bounds of
+    :func:`micro_bounds`, where the optimum lies.
+
+    Returns
+    -------
+    candidates : list of f1opt.thresholds.CutCandidates
+    """
+    n_samples, n_labels = scores.shape
+    if bits is None:
+        bits = choose_bits(n_samples, n_labels)
+    counts = per_label_counts(scores, y, bits)
+    roles = plan_per_label(counts, beta, average, max_iter)
+    gathered = per_label_gather(scores, y, roles, counts, bits)
+    return [candidates_from_gathered(counts[j], *gathered[j]) for j in range(n_labels)]

@@ -1,0 +1,219 @@
+"""The counting (bucket) kernels give exactly the result of the plain sort-and-scan."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from f1opt import _buckets
+from f1opt.thresholds import (
+    best_cut,
+    binary_threshold,
+    cut_candidates,
+    per_label_thresholds,
+    solve_per_label,
+)
+
+BETAS = [0.5, 1.0, 2.0]
+
+
+@pytest.fixture(params=["numba", "numpy"])
+def engine(request, monkeypatch):
+    if request.param == "numba":
+        pytest.importorskip("numba")
+        monkeypatch.setattr(_buckets, "USE_NUMBA", True)
+        if _buckets._numba_kernels() is None:
+            pytest.skip("numba kernels unavailable")
+    else:
+        monkeypatch.setattr(_buckets, "USE_NUMBA", False)
+    return request.param
+
+
+def test_keys_preserve_order_and_merge_signed_zeros():
+    s = np.array(
+        [-np.inf, -3e38, -1.0, -1e-40, -1e-300, -0.0, 0.0, 1e-300, 1e-45, 0.5, 1.0, 3e38, 1e300],
+    )
+    keys = _buckets.keys32(s)
+    assert np.all(np.diff(keys.astype(np.int64)) >= 0)
+    assert keys[5] == keys[6]  # -0.0 == 0.0
+    assert keys[4] == keys[5] == keys[7]  # float64 too small for float32 rounds to 0
+    assert keys[2] < keys[3] < keys[5] < keys[8] < keys[9]
+    f32 = np.array([-2.5, -1e-45, 0.0, 1e-45, 2.5], dtype=np.float32)
+    assert np.all(np.diff(_buckets.keys32(f32).astype(np.int64)) > 0)
+
+
+def test_numpy_and_numba_counts_agree(rng):
+    pytest.importorskip("numba")
+    s = rng.normal(size=5000).astype(np.float32)
+    y = (rng.random(5000) < 0.2).astype(np.int8)
+    S = rng.normal(size=(500, 4))
+    Y = (rng.random((500, 4)) < 0.5).astype(np.int8)
+    try:
+        _buckets.USE_NUMBA = True
+        fast = _buckets.bucket_counts(s, y, 12), _buckets.per_label_counts(S, Y, 10)
+        _buckets.USE_NUMBA = False
+        slow = _buckets.bucket_counts(s, y, 12), _buckets.per_label_counts(S, Y, 10)
+    finally:
+        _buckets.USE_NUMBA = True
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+    assert fast[0][0].sum() == 5000 and fast[0][1].sum() == y.sum()
+
+
+def random_binary(rng, n, kind):
+    if kind == "ties":
+        s = rng.integers(-4, 5, n) / 4.0
+    elif kind == "wide":
+        s = rng.normal(size=n) * 10.0 ** rng.integers(-30, 30)
+    elif kind == "float32":
+        s = rng.random(n).astype(np.float32)
+    else:  # signed zeros and values too small for float32
+        s = np.where(rng.random(n) < 0.5, -0.0, 0.0) + rng.integers(-1, 2, n) * 1e-300
+    y = rng.integers(0, 2, n).astype(np.int8)
+    return s, y
+
+
+@pytest.mark.parametrize("kind", ["ties", "wide", "float32", "zeros"])
+@pytest.mark.parametrize("bits", [1, 2, 5, 16])
+def test_bucketed_candidates_give_the_same_cut(engine, kind, bits):
+    rng = np.random.default_rng(bits)
+    for trial in range(40):
+        s, y = random_binary(rng, int(rng.integers(1, 80)), kind)
+        beta = BETAS[trial % 3]
+        expected = best_cut(cut_candidates(s, y), beta)
+        assert best_cut(_buckets.bucketed_cut_candidates(s, y, beta, bits), beta) == expected
+
+
+@pytest.mark.property
+@settings(max_examples=150, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(st.sampled_from([0.0, -0.0, 0.1, 0.25, 0.5, 1.0, -3.0, 7.5]), st.booleans()),
+        min_size=1,
+        max_size=40,
+    ),
+    beta=st.sampled_from(BETAS),
+    bits=st.sampled_from([1, 2, 3, 16]),
+)
+def test_bucketed_candidates_property(data, beta, bits):
+    s = np.array([d[0] for d in data])
+    y = np.array([int(d[1]) for d in data], dtype=np.int8)
+    expected = best_cut(cut_candidates(s, y), beta)
+    assert best_cut(_buckets.bucketed_cut_candidates(s, y, beta, bits), beta) == expected
+
+
+def test_large_binary_path_matches_sort_and_scan(engine):
+    # n >= 2**16 takes the counting path inside binary_threshold
+    rng = np.random.default_rng(0)
+    n = 100_000
+    y = (rng.random(n) < 0.1).astype(np.int8)
+    for s in (
+        np.round(rng.normal(0.3 + 0.3 * y, 0.15), 3),  # ties
+        rng.normal(0.3 + 0.3 * y, 0.15).astype(np.float32),
+    ):
+        for beta in BETAS:
+            expected = best_cut(cut_candidates(s, y), beta)
+            assert binary_threshold(s, y, beta) == expected
+
+
+@pytest.mark.parametrize("kind", ["ties", "wide", "float32", "zeros"])
+@pytest.mark.parametrize("bits", [3, 16, 18])
+def test_refined_buckets_give_the_same_cut(engine, kind, bits):
+    rng = np.random.default_rng(bits + 7)
+    for trial in range(30):
+        s, y = random_binary(rng, int(rng.integers(1, 80)), kind)
+        if trial % 3 == 0:
+            s = np.round(s * 2).astype(np.float32)  # float32 with heavy ties
+        beta = BETAS[trial % 3]
+        expected = best_cut(cut_candidates(s, y), beta)
+        got = _buckets.bucketed_cut_candidates(s, y, beta, bits, max_gather=0)
+        assert best_cut(got, beta) == expected
+
+
+def test_tied_float32_scores_need_no_gather():
+    # two distinct float32 values in one coarse bucket: after the split each bucket
+    # holds one value, described by its counts and its key
+    rng = np.random.default_rng(3)
+    n = 200_000
+    y = (rng.random(n) < 0.3).astype(np.int8)
+    s = np.where(rng.random(n) < 0.5, np.float32(0.9999), np.float32(1.0)).astype(np.float32)
+    capacities = []
+
+    def gather_fn(roles, bmap, capacity):
+        capacities.append(capacity)
+        return _buckets.gather(s, y, roles, bmap, capacity)
+
+    got = _buckets.two_pass_candidates(
+        lambda bmap: (_buckets.bucket_counts(s, y, bmap), True), gather_fn, 1.0, 18, 1000
+    )
+    assert capacities == [0]
+    assert best_cut(got) == best_cut(cut_candidates(s, y))
+
+
+def test_pruning_keeps_few_scores():
+    rng = np.random.default_rng(1)
+    n = 200_000
+    y = (rng.random(n) < 0.1).astype(np.int8)
+    s = rng.normal(0.35 + 0.3 * y, 0.15).astype(np.float32)
+    counts = _buckets.bucket_counts(s, y, 16)
+    roles = _buckets.roles_for(counts[None], _buckets.plan_fbeta(counts[None], 1.0))[0]
+    assert counts[0][roles == 1].sum() < n // 10
+
+
+@pytest.mark.parametrize("average", ["micro", "macro", "weighted"])
+@pytest.mark.parametrize("bits", [1, 3, 10])
+def test_per_label_candidates_give_the_same_thresholds(engine, average, bits):
+    rng = np.random.default_rng(bits)
+    for trial in range(25):
+        n, n_labels = int(rng.integers(1, 50)), int(rng.integers(1, 5))
+        S = rng.integers(0, 4, (n, n_labels)) / 3.0
+        Y = (rng.random((n, n_labels)) < rng.random()).astype(np.int8)
+        beta = BETAS[trial % 3]
+        full = [cut_candidates(S[:, j], Y[:, j]) for j in range(n_labels)]
+        pruned = _buckets.per_label_cut_candidates(S, Y, beta, average, bits=bits)
+        expected, _ = solve_per_label(full, beta, average)
+        got, _ = solve_per_label(pruned, beta, average)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_large_per_label_path_matches_sort_and_scan(engine):
+    rng = np.random.default_rng(2)
+    n, n_labels = 70_000, 3
+    Y = (rng.random((n, n_labels)) < 0.1).astype(np.int8)
+    S = np.round(rng.normal(0.3 + 0.3 * Y, 0.15), 3).astype(np.float32)
+    Y[:, 2] = 0
+    for average in ("micro", "macro", "weighted"):
+        full = [cut_candidates(S[:, j], Y[:, j]) for j in range(n_labels)]
+        expected, _ = solve_per_label(full, 1.0, average)
+        got, _ = per_label_thresholds(S, Y, 1.0, average)
+        np.testing.assert_array_equal(got, expected)
+        assert got[2] == np.inf
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_micro_ties_take_fewest_predictions_in_every_label(seed):
+    # brute force over every combination of cuts: the returned one is optimal and,
+    # among the optimal ones, predicts fewest positives in each label
+    rng = np.random.default_rng(seed)
+    n, n_labels = int(rng.integers(2, 9)), int(rng.integers(1, 4))
+    S = rng.integers(0, 3, (n, n_labels)) / 2.0
+    Y = rng.integers(0, 2, (n, n_labels))
+    if Y.sum() == 0:
+        Y[0, 0] = 1
+    beta = BETAS[seed % 3]
+    b2 = beta * beta
+    cuts = [np.append(np.unique(S[:, j]), np.inf) for j in range(n_labels)]
+    results = []
+    for combo in itertools.product(*cuts):
+        pred = S >= np.array(combo)
+        f = (1 + b2) * (pred & (Y == 1)).sum() / (b2 * Y.sum() + pred.sum())
+        results.append((f, pred.sum(axis=0)))
+    best = max(f for f, _ in results)
+    optimal_k = np.array([k for f, k in results if f >= best - 1e-12])
+    thresholds, _ = per_label_thresholds(S, Y, beta, "micro")
+    pred = S >= thresholds
+    f = (1 + b2) * (pred & (Y == 1)).sum() / (b2 * Y.sum() + pred.sum())
+    assert f == pytest.approx(best, abs=1e-12)
+    np.testing.assert_array_equal(pred.sum(axis=0), optimal_k.min(axis=0))
