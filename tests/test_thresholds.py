@@ -277,3 +277,25 @@ def test_toy_per_class_micro_reaches_0999():
         f1opt.GlobalThreshold(average="micro").fit(X_train, y_train).score(X_test, y_test)
     )
     assert global_score < 0.9  # one threshold cannot fit 100 hidden thresholds
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_float32_threshold_separates_adjacent_float32_scores(seed):
+    # numpy compares a float32 array with a Python float in float32: a float64
+    # midpoint between two adjacent float32 scores would round onto one of them
+    rng = np.random.default_rng(seed)
+    upper = rng.uniform(0.1, 0.9, 50).astype(np.float32)
+    lower = np.nextafter(upper, np.float32(-np.inf))
+    for i in range(upper.size):
+        scores = np.array([upper[i]] * 3 + [lower[i]] * 3, dtype=np.float32)
+        y = np.array([1, 1, 1, 0, 0, 0])
+        result = f1opt.optimal_threshold(y, scores)
+        assert result.score == 1.0
+        assert lower[i] < result.threshold <= upper[i]
+        assert np.array_equal(scores >= result.threshold, y.astype(bool))
+        assert np.array_equal(scores.astype(np.float64) >= result.threshold, y.astype(bool))
+        S = np.stack([scores, scores[::-1]], axis=1)
+        Y = np.stack([y, y[::-1]], axis=1)
+        for decider in (f1opt.GlobalThreshold(average="micro"), f1opt.PerClassThreshold()):
+            assert np.array_equal(decider.fit(S, Y).predict(S), Y)
+            assert decider.best_score_ == 1.0

@@ -333,6 +333,7 @@ def candidates_from_gathered(counts, values, labels, buckets, maxima, roles=None
     """
     from .thresholds import CutCandidates
 
+    dtype = np.float32 if values.dtype == np.float32 else np.float64
     n_all = counts[0].astype(np.int64)
     n_pos = counts[1].astype(np.int64)
     n_positives = int(n_pos.sum())
@@ -351,7 +352,7 @@ def candidates_from_gathered(counts, values, labels, buckets, maxima, roles=None
         bucket_max[fourth] = known[fourth]
     if values.size == 0 or n_positives == 0:
         empty = np.empty(0, dtype=np.int64)
-        return CutCandidates(np.empty(0), np.empty(0), empty, empty, n_positives)
+        return CutCandidates(np.empty(0), np.empty(0), empty, empty, n_positives, dtype)
     k_above = n_all.sum() - np.cumsum(n_all)  # scores in buckets strictly above
     tp_above = n_positives - np.cumsum(n_pos)
     order = np.argsort(values)[::-1]  # equal values are grouped below: no stability needed
@@ -387,7 +388,9 @@ def candidates_from_gathered(counts, values, labels, buckets, maxima, roles=None
         v[nxt],
         np.where(below_bucket >= 0, bucket_max[np.maximum(below_bucket, 0)], -np.inf),
     )
-    return CutCandidates(v[last], below, tp.astype(np.int64), k.astype(np.int64), n_positives)
+    return CutCandidates(
+        v[last], below, tp.astype(np.int64), k.astype(np.int64), n_positives, dtype
+    )
 
 
 def two_pass_candidates(count, gather_fn, beta, bits, max_gather=1 << 22):

@@ -77,6 +77,8 @@ class CutCandidates:
     k : ndarray of int64 of shape (n_candidates,)
         Predicted positives for the same cut.
     n_positives : int
+    dtype : numpy dtype, default=np.float64
+        Dtype of the scores (thresholds of float32 scores are float32 values).
     """
 
     values: np.ndarray
@@ -84,19 +86,27 @@ class CutCandidates:
     tp: np.ndarray
     k: np.ndarray
     n_positives: int
+    dtype: type = np.float64
 
 
-def midpoint_threshold(lowest_included, highest_excluded) -> np.ndarray:
+def midpoint_threshold(lowest_included, highest_excluded, dtype=np.float64) -> np.ndarray:
     """A threshold strictly between the two scores (vectorised).
 
     ``lowest_included = +inf`` (nothing included) gives ``+inf``;
     ``highest_excluded = -inf`` (nothing excluded) gives ``-inf``. Where the two
     are adjacent floats the lowest included score itself is returned.
+
+    For float32 scores (``dtype=np.float32``) the threshold is a float32 value,
+    so that ``scores >= threshold`` decides the same in float32 and in float64
+    (numpy compares a float32 array with a Python float in float32, which would
+    round a float64 midpoint onto one of the two scores).
     """
     lo = np.asarray(lowest_included, dtype=np.float64)
     hi = np.asarray(highest_excluded, dtype=np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         mid = hi + (lo - hi) / 2.0
+        if np.dtype(dtype) == np.float32:
+            mid = mid.astype(np.float32).astype(np.float64)
     ok = (mid > hi) & (mid <= lo)
     t = np.where(ok, mid, lo)
     t = np.where(np.isposinf(lo), np.inf, t)
@@ -133,7 +143,13 @@ def cut_candidates(scores: np.ndarray, y: np.ndarray) -> CutCandidates:
         neg_below > 0, neg[np.maximum(neg_below - 1, 0)] if neg.size else -np.inf, -np.inf
     ).astype(np.float64)
     below = np.maximum(next_positive, highest_negative_below)
-    return CutCandidates(values.astype(np.float64), below, tp, k, int(pos.size))
+    return CutCandidates(
+        values.astype(np.float64), below, tp, k, int(pos.size), _threshold_dtype(scores)
+    )
+
+
+def _threshold_dtype(scores) -> type:
+    return np.float32 if scores.dtype == np.float32 else np.float64
 
 
 _BUCKET_MIN_SIZE = 1 << 16  # below this a plain sort is as fast
@@ -176,7 +192,7 @@ def best_cut(c: CutCandidates, beta=1.0, zero_division=0.0):
         return np.inf, float(zero_division), 0, 0
     f = fbeta_from_counts(c.tp, c.k, c.n_positives, beta)
     best = int(np.argmax(f))  # first maximum: the fewest predicted positives
-    threshold = float(midpoint_threshold(c.values[best], c.below[best]))
+    threshold = float(midpoint_threshold(c.values[best], c.below[best], c.dtype))
     return threshold, float(f[best]), int(c.k[best]), int(c.tp[best])
 
 
@@ -389,7 +405,9 @@ def solve_per_label(candidates, beta=1.0, average="micro", max_iter=100):
     values = np.concatenate([c.values for c in candidates])
     below = np.concatenate([c.below for c in candidates])
     picked = chosen >= 0
-    thresholds[picked] = midpoint_threshold(values[chosen[picked]], below[chosen[picked]])
+    thresholds[picked] = midpoint_threshold(
+        values[chosen[picked]], below[chosen[picked]], candidates[0].dtype
+    )
     return thresholds, n_iter
 
 
@@ -469,4 +487,4 @@ def global_threshold(scores, y, beta=1.0, average="micro", zero_division=0.0):
         return np.inf
     idx = last_of_value[best - 1]
     below = s[idx + 1] if idx + 1 < s.size else -np.inf
-    return float(midpoint_threshold(s[idx], below))
+    return float(midpoint_threshold(s[idx], below, _threshold_dtype(scores)))
