@@ -189,16 +189,17 @@ class GlobalThreshold(BaseDecider):
         if average is None:
             average = "binary" if scores.ndim == 1 else "micro"
         _check_average(average, AVERAGES)
+        self.average_ = average
         if average == "binary":
             result = optimal_threshold(y, scores, beta)
             self.threshold_ = result.threshold
             self.n_labels_ = 0
+            self.best_score_ = result.score  # exact counts: no second pass over the data
         else:
             scores, y = check_scores_and_labels(scores, y, multilabel=True)
             self.threshold_ = global_threshold(scores, y, beta, average, zero_division)
             self.n_labels_ = scores.shape[1]
-        self.average_ = average
-        self.best_score_ = self.score(scores, y)
+            self.best_score_ = self.score(scores, y)
         return self
 
     def predict(self, scores):
