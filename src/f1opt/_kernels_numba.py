@@ -18,6 +18,23 @@ import numpy as np
 _BLOCK = 2048
 
 
+@numba.njit(inline="always")
+def _key(b):  # pragma: no cover - compiled
+    """Order-preserving key of float32 bits ``b``: flip a negative, set a positive's sign bit."""
+    if b >> np.uint32(31):
+        return ~b
+    return b | np.uint32(0x80000000)
+
+
+@numba.njit(inline="always")
+def _bucket(key, shift, base, rmask, rshift):  # pragma: no cover - compiled
+    """Bucket of ``key``: its top bits (``rshift < 0``), or a refined bucket."""
+    top = key >> np.uint32(shift)
+    if rshift < 0:
+        return np.int64(top)
+    return np.int64(base[top] + ((key & rmask[top]) >> np.uint32(rshift)))
+
+
 @numba.njit(cache=True, nogil=True)
 def bucket_counts(scores, y, shift, base, rmask, rshift, n_buckets):  # pragma: no cover - compiled
     """Counts of all scores (row 0) and of positives (row 1) in each bucket.
@@ -36,16 +53,7 @@ def bucket_counts(scores, y, shift, base, rmask, rshift, n_buckets):  # pragma: 
         for i in range(m):
             buf[i] = np.float32(scores[start + i]) + zero
         for i in range(m):
-            b = bits[i]
-            if b >> np.uint32(31):
-                key = ~b
-            else:
-                key = b | np.uint32(0x80000000)
-            top = key >> np.uint32(shift)
-            if rshift < 0:  # uniform buckets: the top bits
-                bucket = np.int64(top)
-            else:
-                bucket = base[top] + ((key & rmask[top]) >> np.uint32(rshift))
+            bucket = _bucket(_key(bits[i]), shift, base, rmask, rshift)
             counts[0, bucket] += 1
             counts[1, bucket] += y[start + i]
     return counts
@@ -68,16 +76,7 @@ def gather(scores, y, shift, base, rmask, rshift, roles, capacity):  # pragma: n
         for i in range(m):
             buf[i] = np.float32(scores[start + i]) + zero
         for i in range(m):
-            b = bits[i]
-            if b >> np.uint32(31):
-                key = ~b
-            else:
-                key = b | np.uint32(0x80000000)
-            top = key >> np.uint32(shift)
-            if rshift < 0:  # uniform buckets: the top bits
-                bucket = np.int64(top)
-            else:
-                bucket = base[top] + ((key & rmask[top]) >> np.uint32(rshift))
+            bucket = _bucket(_key(bits[i]), shift, base, rmask, rshift)
             role = roles[bucket]
             if role == 1:
                 values[count] = scores[start + i]
@@ -103,12 +102,7 @@ def bucket_counts_2d(scores, y, shift, n_buckets):  # pragma: no cover - compile
         for j in range(n_labels):
             buf[j] = np.float32(scores[i, j]) + zero
         for j in range(n_labels):
-            b = bits[j]
-            if b >> np.uint32(31):
-                key = ~b
-            else:
-                key = b | np.uint32(0x80000000)
-            bucket = key >> np.uint32(shift)
+            bucket = _key(bits[j]) >> np.uint32(shift)
             counts[j, 0, bucket] += 1
             counts[j, 1, bucket] += y[i, j]
     return counts
@@ -131,12 +125,7 @@ def gather_2d(scores, y, shift, roles, offsets):  # pragma: no cover - compiled
         for j in range(n_labels):
             buf[j] = np.float32(scores[i, j]) + zero
         for j in range(n_labels):
-            b = bits[j]
-            if b >> np.uint32(31):
-                key = ~b
-            else:
-                key = b | np.uint32(0x80000000)
-            bucket = key >> np.uint32(shift)
+            bucket = _key(bits[j]) >> np.uint32(shift)
             role = roles[j, bucket]
             if role == 1:
                 c = fill[j]
