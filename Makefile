@@ -20,7 +20,7 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.core
 	touch $@
 
 demo: $(VENV)/.core
-	$(PY) -m f1opt.demo
+	$(VENV)/bin/f1opt demo
 
 test: $(VENV)/.dev
 	$(PY) -m pytest -q

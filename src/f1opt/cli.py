@@ -1,0 +1,1106 @@
+"""The ``f1opt`` command line: fit, apply, evaluate, compare and demo.
+
+Results go to stdout, messages and progress bars to stderr. Exit status 0 on
+success, 2 on bad usage or bad input (with a one-line reason and no
+traceback), 1 on an unexpected internal error (``F1OPT_DEBUG=1`` shows its
+traceback). Outputs are written under a temporary name and renamed; an
+existing output is kept unless ``--force``; inputs are never written.
+
+``main(argv)`` takes a list of arguments, so tests and scripts can call it
+without starting a process.
+
+Examples
+--------
+>>> from f1opt.cli import main
+>>> main(["fit", "--method", "nonsense"])
+2
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import inspect
+import json
+import logging
+import os
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .io import TableInfo, check_output_path, read_table, split_columns, write_table
+
+__all__ = [
+    "main",
+    "Task",
+    "MethodResult",
+    "METHODS",
+    "load_task",
+    "applicable_methods",
+    "make_decider",
+    "compare_methods",
+    "format_table",
+]
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+
+METHODS = ("global", "per-class", "weights", "expected", "stretcher")
+_AVERAGES = {
+    "binary": ("binary",),
+    "multilabel": ("micro", "macro", "weighted", "samples"),
+    "multiclass": ("macro", "weighted", "micro"),
+}
+_DEFAULT_AVERAGE = {"binary": "binary", "multilabel": "micro", "multiclass": "macro"}
+
+log = logging.getLogger("f1opt.cli")
+
+
+class UsageError(ValueError):
+    """Bad command-line usage (exit status 2)."""
+
+
+class MethodUnavailable(ValueError):
+    """A method whose module or optional dependency is missing (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+# ---------------------------------------------------------------------------
+# tasks: scores + labels, checked together
+
+
+@dataclass
+class Task:
+    """Validated scores and labels and what kind of problem they make.
+
+    Attributes
+    ----------
+    kind : {"binary", "multilabel", "multiclass"}
+    scores : ndarray of shape (n,) or (n, L) or (n, K)
+    y : ndarray of shape (n,) 0/1, (n, L) 0/1, or (n,) class ids in 0..K-1
+    n_columns : int
+        1 for binary, L or K otherwise.
+    info : TableInfo or None
+        How the score file looked.
+    """
+
+    kind: str
+    scores: np.ndarray
+    y: np.ndarray
+    n_columns: int
+    info: TableInfo | None = None
+    source: str = ""
+
+    def describe(self) -> str:
+        """One line: kind, rows and columns."""
+        what = {"binary": "binary", "multilabel": "labels", "multiclass": "classes"}[self.kind]
+        columns = "" if self.kind == "binary" else f", {self.n_columns} {what}"
+        return f"{self.kind}{columns}, {self.scores.shape[0]} rows"
+
+
+def _squeeze(array: np.ndarray) -> np.ndarray:
+    return array[:, 0] if array.ndim == 2 and array.shape[1] == 1 else array
+
+
+def check_score_array(scores: np.ndarray, source: str) -> np.ndarray:
+    """Scores as a 1-D or 2-D finite float array (ValueError naming ``source``)."""
+    from ._validation import check_scores
+
+    try:
+        return check_scores(_squeeze(np.asarray(scores)), name="scores")
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
+
+
+def make_task(scores, labels, *, scores_source="scores", labels_source="labels") -> Task:
+    """Check scores and labels together and decide binary, multilabel or multiclass.
+
+    Binary: one score column and one label column of 0/1. Multilabel: L score
+    columns and an L-column 0/1 indicator matrix. Multiclass: K >= 2 score
+    columns (probabilities) and one label column of class ids in 0..K-1.
+    """
+    from ._validation import check_binary_labels, check_indicator_labels
+
+    scores = check_score_array(scores, scores_source)
+    labels = _squeeze(np.asarray(labels))
+    if labels.shape[0] != scores.shape[0]:
+        raise ValueError(
+            f"rows do not match: {scores_source} has {scores.shape[0]} rows, "
+            f"{labels_source} has {labels.shape[0]}"
+        )
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        raise ValueError(f"{labels_source}: labels contain NaN or infinite values")
+    try:
+        if scores.ndim == 1:
+            if labels.ndim != 1:
+                raise ValueError(
+                    f"{scores_source} has one score column but {labels_source} has "
+                    f"{labels.shape[1]} label columns"
+                )
+            y = check_binary_labels(labels, name="labels")
+            return Task("binary", scores, y, 1, source=scores_source)
+        n_columns = scores.shape[1]
+        if labels.ndim == 2:
+            if labels.shape[1] != n_columns:
+                raise ValueError(
+                    f"{scores_source} has {n_columns} score columns but {labels_source} has "
+                    f"{labels.shape[1]} label columns"
+                )
+            y = check_indicator_labels(labels, name="labels")
+            return Task("multilabel", scores, y, n_columns, source=scores_source)
+    except ValueError as exc:
+        if str(exc).startswith("`labels`"):
+            raise ValueError(f"{labels_source}: {exc}") from None
+        raise
+    # one label column with several score columns: class ids
+    if labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.number):
+        raise ValueError(f"{labels_source}: class ids must be integers")
+    if not np.array_equal(labels, np.round(labels)):
+        raise ValueError(
+            f"{labels_source}: one label column with {n_columns} score columns must hold "
+            "integer class ids, but it holds fractions"
+        )
+    low, high = labels.min(), labels.max()
+    if low < 0 or high >= n_columns:
+        raise ValueError(
+            f"{labels_source}: class ids must lie in 0..{n_columns - 1} (one per score "
+            f"column), but they range over {low:g}..{high:g}"
+        )
+    return Task("multiclass", scores, labels.astype(np.int64), n_columns, source=scores_source)
+
+
+def load_task(
+    scores_path,
+    labels_path=None,
+    *,
+    key=None,
+    label_key=None,
+    id_column=None,
+    score_columns=None,
+    label_columns=None,
+) -> Task:
+    """Read a score file and a label file and check them together.
+
+    When ``labels_path`` is None the labels are read from the score file
+    (``label_columns`` must then name them).
+    """
+    if labels_path is None:
+        if label_columns is None:
+            raise UsageError("--labels is required (or --label-columns to read them from --scores)")
+        labels_path = scores_path
+    scores, info = read_table(
+        scores_path, key=key, id_column=id_column, columns=score_columns, require_id=True
+    )
+    labels, label_info = read_table(
+        labels_path, key=label_key, id_column=id_column, columns=label_columns
+    )
+    if str(scores_path) == str(labels_path) and score_columns is None and label_columns is None:
+        if info.format in ("csv", "parquet", "npy") or info.key == label_info.key:
+            raise UsageError(
+                "--scores and --labels read the same data; choose --score-columns and "
+                "--label-columns (CSV/Parquet) or --key and --label-key (NPZ)"
+            )
+    if info.ids is not None and label_info.ids is not None:
+        a, b = np.asarray(info.ids).astype(str), np.asarray(label_info.ids).astype(str)
+        if a.shape == b.shape and not np.array_equal(a, b):
+            row = int(np.flatnonzero(a != b)[0])
+            raise ValueError(
+                f"rows do not match: ids differ at row {row} ({a[row]!r} in {scores_path}, "
+                f"{b[row]!r} in {labels_path})"
+            )
+    task = make_task(scores, labels, scores_source=str(scores_path), labels_source=str(labels_path))
+    task.info = info
+    return task
+
+
+# ---------------------------------------------------------------------------
+# methods
+
+
+def _import(module: str, name: str, method: str):
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or str(exc)
+        extra = " (pip install 'f1opt[torch]')" if "torch" in str(missing) else ""
+        error = MethodUnavailable(
+            f"method {method!r} needs {module}.{name}, which cannot be imported: "
+            f"{str(exc).splitlines()[0]}{extra}"
+        )
+        error.short = f"unavailable: {str(exc).splitlines()[0]}{extra}"
+        raise error from None
+    except AttributeError:
+        error = MethodUnavailable(f"method {method!r} needs {module}.{name}, which is missing")
+        error.short = f"unavailable: {module}.{name} is missing"
+        raise error from None
+
+
+def _construct(cls, **kwargs):
+    """``cls(**kwargs)`` keeping only the keyword arguments ``cls`` accepts."""
+    try:
+        parameters = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return cls(**kwargs)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return cls(**kwargs)
+    return cls(**{k: v for k, v in kwargs.items() if k in parameters})
+
+
+def method_reason(method: str, kind: str, average: str) -> str | None:
+    """Why ``method`` does not apply to a ``kind`` task with ``average`` (None if it does)."""
+    if method == "global":
+        if kind == "multiclass":
+            return "multiclass scores take class weights (method 'weights'), not one threshold"
+        return None
+    if method == "per-class":
+        if kind == "multilabel" and average in ("micro", "macro", "weighted"):
+            return None
+        return "it needs multilabel scores and average micro, macro or weighted"
+    if method == "weights":
+        if kind == "multiclass" and average == "macro":
+            return None
+        return "it needs multiclass probabilities, class-id labels and average macro"
+    if method == "expected":
+        if (kind, average) in (("binary", "binary"), ("multilabel", "samples")):
+            return None
+        return "it needs binary scores, or multilabel scores with average samples"
+    if method == "stretcher":
+        if kind == "multilabel":
+            return None
+        return "it needs multilabel scores"
+    return f"unknown method {method!r}"
+
+
+def applicable_methods(kind: str, average: str) -> list[str]:
+    """The methods that apply to a task, in the order of the comparison table."""
+    return [m for m in METHODS if method_reason(m, kind, average) is None]
+
+
+def make_decider(
+    method: str, kind: str, average: str, beta: float, *, verbose=False, seed=0, options=None
+):
+    """A new, unfitted decider for ``method`` (imports its module on demand).
+
+    ``options`` maps a method name to extra keyword arguments of its class
+    (e.g. ``{"stretcher": {"epochs": 30}}``).
+    """
+    extra = dict((options or {}).get(method, {}))
+    reason = method_reason(method, kind, average)
+    if reason is not None:
+        raise UsageError(
+            f"method {method!r} does not apply to {kind} data with average {average!r}: {reason}"
+        )
+    if method == "global":
+        from .deciders import GlobalThreshold
+
+        return GlobalThreshold(beta=beta, average=average, **extra)
+    if method == "per-class":
+        from .deciders import PerClassThreshold
+
+        return PerClassThreshold(beta=beta, average=average, **extra)
+    if method == "weights":
+        cls = _import("f1opt.weights", "ClassWeights", method)
+        return _construct(cls, beta=beta, **extra)
+    if method == "expected":
+        cls = _import("f1opt.expected", "ExpectedF1", method)
+        return _construct(cls, beta=beta, average=average, **extra)
+    cls = _import("f1opt.stretch", "Stretcher", method)
+    return _construct(cls, beta=beta, average=average, verbose=verbose, random_state=seed, **extra)
+
+
+def default_predictions(kind: str, scores: np.ndarray) -> np.ndarray:
+    """The decision without f1opt: ``scores >= 0.5``, or the argmax for multiclass."""
+    if kind == "multiclass":
+        return np.argmax(scores, axis=1)
+    return (scores >= 0.5).astype(np.int8)
+
+
+def f_score(kind: str, y, pred, *, beta: float, average: str, n_columns: int) -> float:
+    """F-beta of predictions, as :func:`sklearn.metrics.fbeta_score` computes it."""
+    pred = np.asarray(pred)
+    if pred.shape != np.shape(y):
+        raise ValueError(
+            f"the rule predicts an array of shape {pred.shape}, but the labels have shape "
+            f"{np.shape(y)}"
+        )
+    if kind == "multiclass":
+        from sklearn.metrics import fbeta_score as sk_fbeta
+
+        return float(
+            sk_fbeta(
+                y, pred, beta=beta, average=average, labels=np.arange(n_columns), zero_division=0
+            )
+        )
+    from .metrics import fbeta_score
+
+    return fbeta_score(y, pred, beta=beta, average=average)
+
+
+# ---------------------------------------------------------------------------
+# comparison by cross-validation
+
+
+@dataclass
+class MethodResult:
+    """One row of a comparison table."""
+
+    method: str
+    cv_scores: list = field(default_factory=list)
+    fit_score: float | None = None
+    test_score: float | None = None
+    seconds: float | None = None
+    note: str = ""
+    decider: object = None
+
+    @property
+    def cv_mean(self) -> float | None:
+        """Mean F over the folds (None without cross-validation)."""
+        return float(np.mean(self.cv_scores)) if self.cv_scores else None
+
+    @property
+    def cv_std(self) -> float | None:
+        """Standard deviation of F over the folds."""
+        return float(np.std(self.cv_scores)) if self.cv_scores else None
+
+
+def _folds(task: Task, n_folds: int, seed: int):
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    n = task.scores.shape[0]
+    if isinstance(n_folds, bool) or n_folds < 2:
+        raise UsageError(f"--cv must be at least 2, but got {n_folds}")
+    if n_folds > n:
+        raise ValueError(f"--cv {n_folds} needs at least {n_folds} rows, but there are {n}")
+    if task.kind in ("binary", "multiclass"):
+        counts = np.bincount(task.y.astype(np.int64))
+        if counts[counts > 0].min() >= n_folds:
+            return list(
+                StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(task.scores, task.y)
+            )
+    return list(KFold(n_folds, shuffle=True, random_state=seed).split(task.scores))
+
+
+@contextlib.contextmanager
+def _progress(total: int, desc: str, quiet: bool):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        tqdm = None
+    if tqdm is None or quiet:
+
+        class _Null:
+            def update(self, n=1):
+                pass
+
+            def set_postfix_str(self, s):
+                pass
+
+        yield _Null()
+        return
+    bar = tqdm(total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _fit_predict(method, task, train, test, average, beta, seed, options):
+    decider = make_decider(
+        method, task.kind, average, beta, verbose=False, seed=seed, options=options
+    )
+    decider.fit(task.scores[train], task.y[train])
+    return decider.predict(task.scores[test])
+
+
+def compare_methods(
+    task: Task,
+    *,
+    average: str,
+    beta: float = 1.0,
+    methods=None,
+    n_folds=5,
+    seed=0,
+    test: Task | None = None,
+    quiet=False,
+    refit=True,
+    desc="cross-validation",
+    options=None,
+):
+    """Cross-validate every method on ``task`` and score the refitted rule on ``test``.
+
+    Every method sees the same folds. A method whose module is missing or that
+    fails on the data becomes a row with a note instead of stopping the run.
+    ``options`` passes extra keyword arguments to a method's class (see
+    :func:`make_decider`).
+
+    Returns
+    -------
+    rows : list of MethodResult
+        The "default" row first (``scores >= 0.5`` or argmax), then each method.
+    """
+    methods = applicable_methods(task.kind, average) if methods is None else list(methods)
+    folds = _folds(task, n_folds, seed)
+    kw = dict(beta=beta, average=average, n_columns=task.n_columns)
+    baseline = MethodResult("default 0.5" if task.kind != "multiclass" else "default argmax")
+    for _, held in folds:
+        baseline.cv_scores.append(
+            f_score(
+                task.kind, task.y[held], default_predictions(task.kind, task.scores[held]), **kw
+            )
+        )
+    baseline.fit_score = f_score(
+        task.kind, task.y, default_predictions(task.kind, task.scores), **kw
+    )
+    if test is not None:
+        baseline.test_score = f_score(
+            test.kind, test.y, default_predictions(test.kind, test.scores), **kw
+        )
+    baseline.seconds = 0.0
+    rows = [baseline]
+    skipped = []
+    with _progress(len(methods) * len(folds), desc, quiet) as bar:
+        for method in methods:
+            row = MethodResult(method)
+            rows.append(row)
+            try:
+                make_decider(method, task.kind, average, beta, options=options)  # fail fast
+                for train, held in folds:
+                    bar.set_postfix_str(method)
+                    pred = _fit_predict(method, task, train, held, average, beta, seed, options)
+                    row.cv_scores.append(f_score(task.kind, task.y[held], pred, **kw))
+                    bar.update(1)
+                if refit:
+                    start = time.perf_counter()
+                    decider = make_decider(
+                        method,
+                        task.kind,
+                        average,
+                        beta,
+                        verbose=not quiet,
+                        seed=seed,
+                        options=options,
+                    )
+                    decider.fit(task.scores, task.y)
+                    row.seconds = time.perf_counter() - start
+                    row.decider = decider
+                    row.fit_score = f_score(task.kind, task.y, decider.predict(task.scores), **kw)
+                    if test is not None:
+                        row.test_score = f_score(
+                            test.kind, test.y, decider.predict(test.scores), **kw
+                        )
+            except (ValueError, ImportError, RuntimeError) as exc:
+                row.cv_scores, row.decider = [], None
+                row.fit_score = row.test_score = row.seconds = None
+                row.note = getattr(exc, "short", None) or f"failed: {_one_line(exc)}"
+                bar.update(len(folds))
+                skipped.append((method, _one_line(exc)))
+    for method, reason in skipped:
+        log.warning("method %s skipped: %s", method, reason)
+    return rows
+
+
+def best_method(rows) -> MethodResult | None:
+    """The row with the best mean cross-validated F (first one on ties)."""
+    scored = [r for r in rows if r.cv_scores and r.decider is not None]
+    scored = [r for r in scored if not r.method.startswith("default")]
+    if not scored:
+        return None
+    return max(scored, key=lambda r: (r.cv_mean, -rows.index(r)))
+
+
+def format_table(
+    rows,
+    *,
+    average: str,
+    beta: float,
+    n_folds: int,
+    chosen: str | None = None,
+    with_test: bool = False,
+) -> str:
+    """The comparison as a fixed-width text table."""
+    fname = "F1" if beta == 1 else f"F{beta:g}"
+    head = (
+        f"{'method':16s} {f'{fname} cv mean':>12s} {'cv sd':>7s} {f'{fname} fit':>9s}"
+        + (f" {f'{fname} test':>9s}" if with_test else "")
+        + f" {'fit s':>7s}  note"
+    )
+    lines = [f"{average} {fname}, {n_folds}-fold cross-validation on the validation data", head]
+
+    def num(x, width, digits=4):
+        return f"{x:{width}.{digits}f}" if x is not None else f"{'-':>{width}s}"
+
+    for r in rows:
+        note = r.note
+        if chosen is not None and r.method == chosen:
+            note = ("chosen " + note).strip()
+        line = (
+            f"{r.method:16s} {num(r.cv_mean, 12)} {num(r.cv_std, 7)} {num(r.fit_score, 9)}"
+            + (f" {num(r.test_score, 9)}" if with_test else "")
+            + f" {num(r.seconds, 7, 2)}  {note}"
+        )
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# commands
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, KeyError) and exc.args:
+        text = str(exc.args[0])
+    text = " ".join(text.split())
+    return text or type(exc).__name__
+
+
+def _resolve_average(kind: str, average: str | None) -> str:
+    if average is None:
+        return _DEFAULT_AVERAGE[kind]
+    if average not in _AVERAGES[kind]:
+        allowed = ", ".join(_AVERAGES[kind])
+        raise UsageError(f"--average {average} does not fit {kind} labels (use one of: {allowed})")
+    return average
+
+
+def _check_beta(beta) -> float:
+    from ._validation import check_beta
+
+    try:
+        return check_beta(beta)
+    except ValueError:
+        raise UsageError(
+            f"--beta must be a finite number larger than 0, but got {beta!r}"
+        ) from None
+
+
+def _task_from_args(args, scores=None, labels=None) -> Task:
+    return load_task(
+        scores if scores is not None else args.scores,
+        labels if labels is not None else args.labels,
+        key=args.key,
+        label_key=args.label_key,
+        id_column=args.id_column,
+        score_columns=split_columns(args.score_columns),
+        label_columns=split_columns(args.label_columns),
+    )
+
+
+def _inputs(args) -> list:
+    return [
+        getattr(args, name, None)
+        for name in ("scores", "labels", "test_scores", "test_labels", "rule")
+    ]
+
+
+def _cmd_fit(args) -> int:
+    beta = _check_beta(args.beta)
+    options = _options(args)
+    output = check_output_path(args.output, force=args.force, inputs=_inputs(args))
+    if args.engine == "dask":
+        return _fit_dask(args, beta, output)
+    task = _task_from_args(args)
+    average = _resolve_average(task.kind, args.average)
+    method = args.method or "auto"
+    log.info("%s: %s", args.scores, task.describe())
+    if method == "auto":
+        rows = compare_methods(
+            task,
+            average=average,
+            beta=beta,
+            n_folds=args.cv,
+            seed=args.seed,
+            quiet=args.quiet,
+            options=options,
+        )
+        best = best_method(rows)
+        if best is None:
+            raise ValueError("no method could be fitted on these data (see the messages above)")
+        print(format_table(rows, average=average, beta=beta, n_folds=args.cv, chosen=best.method))
+        decider, chosen = best.decider, best.method
+    else:
+        decider = make_decider(
+            method,
+            task.kind,
+            average,
+            beta,
+            verbose=not args.quiet,
+            seed=args.seed,
+            options=options,
+        )
+        decider.fit(task.scores, task.y)
+        chosen = method
+    score = f_score(
+        task.kind,
+        task.y,
+        decider.predict(task.scores),
+        beta=beta,
+        average=average,
+        n_columns=task.n_columns,
+    )
+    decider.save(output)
+    print(
+        f"method: {chosen} ({type(decider).__name__}), {average} F{beta:g} on the fitted data: "
+        f"{score:.4f}"
+    )
+    summary = _rule_summary(decider)
+    if summary:
+        print(summary)
+    print(f"rule written to {output}")
+    return EXIT_OK
+
+
+def _options(args) -> dict:
+    epochs = getattr(args, "epochs", None)
+    if epochs is None:
+        return {}
+    if epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, but got {epochs}")
+    return {"stretcher": {"epochs": epochs}}
+
+
+def _rule_summary(decider) -> str:
+    if hasattr(decider, "threshold_"):
+        return f"threshold: {float(decider.threshold_):.6g}"
+    if hasattr(decider, "thresholds_"):
+        t = np.asarray(decider.thresholds_, dtype=float)
+        shown = ", ".join(f"{v:.4g}" for v in t[:8]) + (", ..." if t.size > 8 else "")
+        return f"thresholds ({t.size}): {shown}"
+    if hasattr(decider, "weights_"):
+        w = np.asarray(decider.weights_, dtype=float)
+        return "weights: " + ", ".join(f"{v:.4g}" for v in w[:8]) + (", ..." if w.size > 8 else "")
+    return ""
+
+
+def _fit_dask(args, beta: float, output: Path) -> int:
+    from .distributed import fit_parquet
+
+    scores_cols = split_columns(args.score_columns)
+    label_cols = split_columns(args.label_columns)
+    if not scores_cols or not label_cols:
+        raise UsageError("--engine dask needs --score-columns and --label-columns")
+    method = args.method or "global"
+    if method not in ("global", "per-class"):
+        raise UsageError(f"--engine dask fits methods global and per-class, not {method!r}")
+    average = args.average or ("binary" if len(scores_cols) == 1 else "micro")
+    if method == "per-class" and average not in ("micro", "macro", "weighted"):
+        raise UsageError("method 'per-class' needs --average micro, macro or weighted")
+    if average == "samples":
+        raise UsageError("--engine dask supports averages binary, micro, macro and weighted")
+    if len(scores_cols) > 1 and average == "binary":
+        raise UsageError(f"--average binary takes one score column, but got {len(scores_cols)}")
+    decider = fit_parquet(
+        args.scores,
+        scores_cols,
+        label_cols,
+        method="global" if method == "global" else "per_class",
+        average=average,
+        beta=beta,
+    )
+    decider.save(output)
+    print(
+        f"method: {method} ({type(decider).__name__}) on Dask, {average} F{beta:g} on the "
+        f"fitted data: {float(decider.best_score_):.4f}"
+    )
+    print(_rule_summary(decider))
+    print(f"rule written to {output}")
+    return EXIT_OK
+
+
+def _load_rule(path):
+    from ._io import load
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"rule file {str(path)!r} does not exist")
+    try:
+        return load(path)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"rule file: {_one_line(exc)}") from None
+
+
+def _predict_rule(rule, scores):
+    try:
+        return np.asarray(rule.predict(scores))
+    except ValueError as exc:
+        raise ValueError(f"the rule does not fit these scores: {_one_line(exc)}") from None
+
+
+def _cmd_apply(args) -> int:
+    output = check_output_path(args.output, force=args.force, inputs=_inputs(args))
+    rule = _load_rule(args.rule)
+    data, info = read_table(
+        args.scores,
+        key=args.key,
+        id_column=args.id_column,
+        columns=split_columns(args.score_columns),
+        require_id=True,
+    )
+    scores = check_score_array(data, str(args.scores))
+    pred = _predict_rule(rule, scores)
+    if pred.shape[0] != scores.shape[0]:
+        raise ValueError(
+            f"the rule returned {pred.shape[0]} predictions for {scores.shape[0]} rows"
+        )
+    write_table(output, pred.astype(np.int64), like=info)
+    kind = "class ids" if (pred.ndim == 1 and scores.ndim == 2) else "0/1 predictions"
+    width = "" if pred.ndim == 1 else f" x {pred.shape[1]} labels"
+    print(f"{pred.shape[0]} rows{width} of {kind} written to {output}")
+    return EXIT_OK
+
+
+def _cmd_evaluate(args) -> int:
+    task = _task_from_args(args)
+    rule = _load_rule(args.rule) if args.rule else None
+    beta = args.beta
+    if beta is None:
+        beta = float(getattr(rule, "beta", 1.0)) if rule is not None else 1.0
+    beta = _check_beta(beta)
+    averages = (
+        (_resolve_average(task.kind, args.average),) if args.average else _AVERAGES[task.kind]
+    )
+    default = default_predictions(task.kind, task.scores)
+    pred = _predict_rule(rule, task.scores) if rule is not None else None
+    fname = "F1" if beta == 1 else f"F{beta:g}"
+    base_name = "argmax" if task.kind == "multiclass" else "0.5 default"
+    print(f"{fname} on {args.scores} ({task.describe()})")
+    header = f"{'average':10s} {base_name:>12s}"
+    if rule is not None:
+        header += f" {'rule':>12s}   ({type(rule).__name__} from {args.rule})"
+    print(header)
+    for average in averages:
+        kw = dict(beta=beta, average=average, n_columns=task.n_columns)
+        line = f"{average:10s} {f_score(task.kind, task.y, default, **kw):12.4f}"
+        if pred is not None:
+            line += f" {f_score(task.kind, task.y, pred, **kw):12.4f}"
+        print(line)
+    return EXIT_OK
+
+
+def _check_report_dir(path, force: bool, replace_own: bool = False) -> Path:
+    from .report import check_report_dir
+
+    return check_report_dir(path, force=force, replace_own=replace_own)
+
+
+def _cmd_compare(args) -> int:
+    beta = _check_beta(args.beta)
+    options = _options(args)
+    report_dir = _check_report_dir(args.report, args.force) if args.report else None
+    task = _task_from_args(args)
+    average = _resolve_average(task.kind, args.average)
+    test = None
+    if (args.test_scores is None) != (args.test_labels is None):
+        raise UsageError("--test-scores and --test-labels go together")
+    if args.test_scores is not None:
+        test = _task_from_args(args, args.test_scores, args.test_labels)
+        if (test.kind, test.n_columns) != (task.kind, task.n_columns):
+            raise ValueError(
+                f"the test files make a {test.describe()} problem, but the validation files "
+                f"a {task.describe()} one"
+            )
+    methods = None
+    if args.methods:
+        methods = split_columns(args.methods)
+        for m in methods:
+            if m not in METHODS:
+                raise UsageError(
+                    f"unknown method {m!r} in --methods (choose from {', '.join(METHODS)})"
+                )
+            reason = method_reason(m, task.kind, average)
+            if reason:
+                raise UsageError(f"method {m!r} does not apply: {reason}")
+    log.info("%s: %s", args.scores, task.describe())
+    rows = compare_methods(
+        task,
+        average=average,
+        beta=beta,
+        methods=methods,
+        n_folds=args.cv,
+        seed=args.seed,
+        test=test,
+        quiet=args.quiet,
+        options=options,
+    )
+    best = best_method(rows)
+    print(
+        format_table(
+            rows,
+            average=average,
+            beta=beta,
+            n_folds=args.cv,
+            chosen=best.method if best else None,
+            with_test=test is not None,
+        )
+    )
+    if report_dir is not None:
+        from .report import Section, write_report
+
+        section = Section(
+            title=f"{Path(args.scores).name}: {task.describe()}",
+            task=task,
+            test=test,
+            average=average,
+            beta=beta,
+            rows=rows,
+            n_folds=args.cv,
+            chosen=best.method if best else None,
+        )
+        index = write_report(report_dir, [section], title="f1opt comparison", force=args.force)
+        log.info("report written to %s", index)
+    return EXIT_OK
+
+
+def _cmd_demo(args) -> int:
+    from .demo import run
+
+    return run(
+        epochs=args.epochs,
+        report=args.report,
+        force=args.force,
+        quiet=args.quiet,
+        seed=args.seed,
+        n_folds=args.cv,
+        n_train=args.n_train,
+    )
+
+
+# ---------------------------------------------------------------------------
+# the parser
+
+
+def _add_data_args(p, labels=True, key_help="NPZ array of the scores"):
+    p.add_argument(
+        "--scores",
+        required=True,
+        metavar="FILE",
+        help="scores: CSV/TSV, NPY, NPZ or Parquet; 1 column (binary), "
+        "L columns (multilabel) or K class probabilities (multiclass)",
+    )
+    if labels:
+        p.add_argument(
+            "--labels",
+            metavar="FILE",
+            help="labels: one column of 0/1 or class ids, or an indicator matrix",
+        )
+        p.add_argument("--label-key", metavar="NAME", help="NPZ array of the labels")
+        p.add_argument(
+            "--label-columns",
+            metavar="A,B",
+            help="CSV/Parquet label columns (default: all but the id column)",
+        )
+    p.add_argument("--key", metavar="NAME", help=key_help)
+    p.add_argument(
+        "--id-column",
+        metavar="NAME",
+        help="CSV/Parquet id column to drop (kept in written predictions)",
+    )
+    p.add_argument(
+        "--score-columns",
+        metavar="A,B",
+        help="CSV/Parquet score columns (default: all but the id column)",
+    )
+
+
+def _add_common(p):
+    p.add_argument("-q", "--quiet", action="store_true", help="no messages or progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``f1opt``."""
+    from . import __version__
+
+    parser = _Parser(
+        prog="f1opt",
+        description="F1/F-beta-optimal decisions from classifier scores.",
+        epilog="Exit status: 0 success, 2 bad usage or input, 1 internal error.",
+    )
+    parser.add_argument("--version", action="version", version=f"f1opt {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "fit",
+        help="fit a decision rule and save it as JSON",
+        description="Fit a decision rule on validation scores and labels.",
+    )
+    _add_data_args(p)
+    p.add_argument(
+        "--method",
+        choices=METHODS + ("auto",),
+        default=None,
+        help="default: auto (cross-validate the applicable methods, keep the best; "
+        "global with --engine dask)",
+    )
+    p.add_argument(
+        "--average",
+        choices=sorted({a for v in _AVERAGES.values() for a in v}),
+        help="default: binary, micro (multilabel) or macro (multiclass)",
+    )
+    p.add_argument("--beta", type=float, default=1.0, help="F-beta weight of recall (default 1)")
+    p.add_argument("--output", "-o", required=True, metavar="RULE.json")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument("--cv", type=int, default=5, help="folds for --method auto (default 5)")
+    p.add_argument("--epochs", type=int, help="stretcher: most training epochs (default 200)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--engine",
+        choices=("memory", "dask"),
+        default="memory",
+        help="dask: --scores is a Parquet glob read out of core",
+    )
+    _add_common(p)
+    p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser(
+        "apply",
+        help="apply a saved rule to scores",
+        description="Write predictions in the input's format family.",
+    )
+    p.add_argument("--rule", required=True, metavar="RULE.json")
+    _add_data_args(p, labels=False)
+    p.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        metavar="FILE",
+        help="its suffix chooses the format; an unknown one keeps the input's",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    _add_common(p)
+    p.set_defaults(func=_cmd_apply)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="F-beta of a rule and of the 0.5 default",
+        description="F-beta with the rule and with the 0.5 default (argmax for multiclass).",
+    )
+    _add_data_args(p)
+    p.add_argument("--rule", metavar="RULE.json")
+    p.add_argument(
+        "--average",
+        choices=sorted({a for v in _AVERAGES.values() for a in v}),
+        help="default: every average that fits the labels",
+    )
+    p.add_argument("--beta", type=float, default=None, help="default: the rule's beta, or 1")
+    _add_common(p)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "compare",
+        help="compare every applicable method",
+        description="Cross-validate every applicable method on the validation "
+        "files, score it on the test files, write a report.",
+    )
+    _add_data_args(p)
+    p.add_argument("--test-scores", metavar="FILE")
+    p.add_argument("--test-labels", metavar="FILE")
+    p.add_argument("--average", choices=sorted({a for v in _AVERAGES.values() for a in v}))
+    p.add_argument("--beta", type=float, default=1.0)
+    p.add_argument("--methods", metavar="A,B", help="default: every applicable method")
+    p.add_argument("--cv", type=int, default=5, help="folds (default 5)")
+    p.add_argument("--epochs", type=int, help="stretcher: most training epochs (default 200)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--report", metavar="DIR", help="write the HTML report into DIR")
+    p.add_argument("--force", action="store_true", help="replace an existing report")
+    _add_common(p)
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser(
+        "demo",
+        help="every method on built-in data, with a report",
+        description="The stretcher toy and the bundled emotions data set: "
+        "every method side by side, report in ./f1opt-report/.",
+    )
+    p.add_argument(
+        "--report",
+        metavar="DIR",
+        default="f1opt-report",
+        help="default ./f1opt-report (a previous demo report there is replaced)",
+    )
+    p.add_argument("--force", action="store_true", help="replace DIR even if f1opt did not make it")
+    p.add_argument("--cv", type=int, default=3, help="folds (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-train", type=int, default=20_000, help="toy training rows (default 20000)")
+    p.add_argument("--epochs", type=int, default=10, help="stretcher epochs (default 10)")
+    _add_common(p)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def _setup_logging(quiet: bool) -> None:
+    logger = logging.getLogger("f1opt")
+    for handler in list(logger.handlers):
+        if getattr(handler, "_f1opt_cli", False):
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._f1opt_cli = True
+    handler.setFormatter(logging.Formatter("f1opt: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.ERROR if quiet else logging.INFO)
+    logger.propagate = False
+
+
+_INPUT_ERRORS = (
+    ValueError,
+    OSError,
+    LookupError,
+    ImportError,
+    json.JSONDecodeError,
+    zipfile.BadZipFile,
+    UnicodeError,
+)
+
+
+def main(argv=None) -> int:
+    """Run the command line; return the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    status : int
+        0 success, 2 bad usage or input, 1 internal error.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(f"f1opt: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
+    _setup_logging(getattr(args, "quiet", False))
+    try:
+        return args.func(args)
+    except _INPUT_ERRORS as exc:
+        if os.environ.get("F1OPT_DEBUG"):
+            raise
+        print(f"f1opt: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("f1opt: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a bare traceback
+        if os.environ.get("F1OPT_DEBUG"):
+            raise
+        print(
+            f"f1opt: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            "(set F1OPT_DEBUG=1 to see the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
