@@ -220,3 +220,16 @@ def test_fbeta_score_matches_sklearn(rng):
                 sk_fbeta_score(y, p, beta=2.0, average=average, zero_division=zd)
             )
     assert fbeta_score(y[:, 1], p[:, 1]) == pytest.approx(sk_fbeta_score(y[:, 1], p[:, 1], beta=1))
+
+
+def test_saved_file_has_the_usual_mode_of_a_new_file(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        decider = f1opt.GlobalThreshold().fit([0.1, 0.9, 0.4], [0, 1, 0])
+        decider.save(tmp_path / "rule.json")
+        assert (tmp_path / "rule.json").stat().st_mode & 0o777 == 0o644
+        assert [p.name for p in tmp_path.iterdir()] == ["rule.json"]  # no temporary left
+    finally:
+        os.umask(mask)
