@@ -317,3 +317,28 @@ def test_manual_backward_equals_autograd(activation):
     torch.testing.assert_close(manual_loss, loss.detach())
     for name, p in network.named_parameters():
         torch.testing.assert_close(p.grad, expected[name], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "beta, average, then",
+    [
+        (1.0, "micro", None),
+        (2.0, "micro", PerClassThreshold),
+        (1.0, "macro", PerClassThreshold),
+        (0.5, "samples", GlobalThreshold),
+    ],
+)
+def test_stretcher_for_targets_the_asked_f(toy, beta, average, then):
+    from f1opt.stretch import stretcher_for
+
+    X_train, y_train, X_test, y_test = toy
+    model = stretcher_for(beta, average, epochs=3, random_state=0, verbose=False)
+    assert (model.then is None) if then is None else isinstance(model.then, then)
+    if then is None:
+        return
+    assert (model.then.beta, model.then.average) == (beta, average)
+    model.fit(X_train, y_train)
+    assert model.average_ == average
+    pred = model.predict(X_test)
+    expected = fbeta_score(y_test, pred, beta=beta, average=average, zero_division=0.0)
+    assert model.score(X_test, y_test) == pytest.approx(expected, abs=1e-12)

@@ -312,8 +312,8 @@ def make_decider(
     if method == "expected":
         cls = _import("f1opt.expected", "ExpectedF1", method)
         return _construct(cls, beta=beta, average=average, **extra)
-    cls = _import("f1opt.stretch", "Stretcher", method)
-    return _construct(cls, beta=beta, average=average, verbose=verbose, random_state=seed, **extra)
+    stretcher_for = _import("f1opt.stretch", "stretcher_for", method)
+    return stretcher_for(beta, average, verbose=verbose, random_state=seed, **extra)
 
 
 def default_predictions(kind: str, scores: np.ndarray) -> np.ndarray:

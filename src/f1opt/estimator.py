@@ -10,7 +10,6 @@ them, scored on the rest) and the best pooled out-of-fold F-beta wins.
 
 from __future__ import annotations
 
-import inspect
 import time
 from numbers import Integral, Real
 
@@ -142,15 +141,13 @@ def make_decider(method: str, beta: float, average: str, response: str, random_s
         return ExpectedF1(beta=beta, average=average, calibration=calibration)
     if method == "stretcher":
         try:
-            from .stretch import Stretcher
+            from .stretch import stretcher_for
         except ImportError as exc:
             raise ImportError(
                 "method='stretcher' requires torch. You can install it with "
                 "`pip install f1opt[torch]`."
             ) from exc
-        wanted = {"beta": beta, "average": average, "random_state": random_state}
-        accepted = inspect.signature(Stretcher).parameters
-        return Stretcher(**{k: v for k, v in wanted.items() if k in accepted})
+        return stretcher_for(beta, average, random_state=random_state, verbose=False)
     raise ValueError(f"`method` must be 'auto' or one of {METHODS}, but got {method!r}.")
 
 

@@ -40,7 +40,7 @@ from .deciders import BaseDecider, _check_width
 from .losses import SoftF1Loss
 from .metrics import fbeta_score
 
-__all__ = ["Stretcher"]
+__all__ = ["Stretcher", "stretcher_for"]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -733,6 +733,38 @@ default=None
             raise ValueError("n_labels_ and n_features_in_ disagree")
         if not isinstance(self.history_, dict):
             raise ValueError("history_ must be an object")
+
+
+def stretcher_for(beta: float = 1.0, average: str = "micro", **params) -> Stretcher:
+    """A :class:`Stretcher` whose decisions target F-beta with ``average``.
+
+    The network is the same for every target; what changes is the decision
+    after it. Micro F1 keeps the write-up's threshold 0.5; any other beta or
+    average tunes the decision on the held-out part of the data:
+    :class:`f1opt.PerClassThreshold` for micro, macro and weighted,
+    :class:`f1opt.GlobalThreshold` for samples and binary.
+
+    Parameters
+    ----------
+    beta : float, default=1.0
+    average : {"binary", "micro", "macro", "weighted", "samples"}, default="micro"
+    **params
+        Other :class:`Stretcher` parameters (``then`` is set here).
+    """
+    from .deciders import GlobalThreshold, PerClassThreshold
+
+    if beta == 1.0 and average in ("micro", "binary"):
+        then = None
+    elif average in ("micro", "macro", "weighted"):
+        then = PerClassThreshold(beta=beta, average=average)
+    elif average in ("samples", "binary"):
+        then = GlobalThreshold(beta=beta, average=average)
+    else:
+        raise ValueError(
+            "`average` must be one of 'binary', 'micro', 'macro', 'weighted', 'samples', "
+            f"but got {average!r}."
+        )
+    return Stretcher(then=then, **params)
 
 
 def _decider_to_json(decider, *, fitted: bool, path=None) -> dict:
