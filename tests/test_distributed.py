@@ -324,6 +324,16 @@ def test_fit_parquet_checks_columns(parquet_files):
         distributed.fit_parquet(pattern, ["s0"], ["y0"], method="tree")
 
 
+def test_fit_parquet_expands_globs_and_names_a_missing_file(parquet_files):
+    pattern, S, Y = parquet_files
+    first_two = pattern.replace("part-*", "part-[01]")
+    decider = distributed.fit_parquet(first_two, ["s0"], ["y0"])
+    n = sum(len(part) for part in np.array_split(np.arange(3000), 3)[:2])
+    assert decider.threshold_ == f1opt.GlobalThreshold().fit(S[:n, 0], Y[:n, 0]).threshold_
+    with pytest.raises(FileNotFoundError, match="no Parquet file matches"):
+        distributed.fit_parquet(pattern.replace("part-*", "nothing-*"), ["s0"], ["y0"])
+
+
 def test_import_f1opt_imports_neither_dask_nor_numba():
     code = (
         "import sys, numpy as np, f1opt\n"

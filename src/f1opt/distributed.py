@@ -387,6 +387,25 @@ def _per_label_score(candidates, thresholds, beta, average, zero_division):
     return float(average_fbeta(tp, k, p, beta=beta, average=average, zero_division=zero_division))
 
 
+def _parquet_files(pattern):
+    """Local paths and globs (``*``, ``?``, ``[...]``) expanded and checked; URLs as given."""
+    import glob
+    import os
+
+    patterns = [pattern] if isinstance(pattern, (str, os.PathLike)) else list(pattern)
+    files = []
+    for item in map(str, patterns):
+        if "://" in item:
+            files.append(item)
+            continue
+        matches = sorted(glob.glob(item)) if any(c in item for c in "*?[") else [item]
+        matches = [m for m in matches if os.path.exists(m)]
+        if not matches:
+            raise FileNotFoundError(f"no Parquet file matches {item!r}")
+        files.extend(matches)
+    return files
+
+
 def fit_parquet(
     pattern: str,
     score_columns: list[str],
@@ -399,9 +418,9 @@ def fit_parquet(
 
     Parameters
     ----------
-    pattern : str
-        A Parquet path or glob (``"data/part-*.parquet"``), read with
-        :func:`dask.dataframe.read_parquet`.
+    pattern : str or list of str
+        Parquet paths, directories or globs (``"data/part-*.parquet"``; local
+        globs are expanded here), read with :func:`dask.dataframe.read_parquet`.
     score_columns : list of str
         Score column(s); one per label.
     label_columns : list of str
@@ -428,7 +447,7 @@ def fit_parquet(
             "`score_columns` and `label_columns` must name the same number (>= 1) of columns, "
             f"but got {len(score_columns)} and {len(label_columns)}."
         )
-    frame = dd.read_parquet(pattern, columns=score_columns + label_columns)
+    frame = dd.read_parquet(_parquet_files(pattern), columns=score_columns + label_columns)
     if method == "global":
         decider = GlobalThreshold(beta=beta, average=average)
         if average == "binary":
