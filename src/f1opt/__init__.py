@@ -19,6 +19,7 @@ _LAZY = {
     "expected_fbeta": "expected",
     "ClassWeights": "weights",
     "F1OptimalClassifier": "estimator",
+    "MetaCost": "metacost",
     "Stretcher": "stretch",
 }
 
@@ -27,6 +28,7 @@ __all__ = [
     "ExpectedF1",
     "F1OptimalClassifier",
     "GlobalThreshold",
+    "MetaCost",
     "PerClassThreshold",
     "Stretcher",
     "ThresholdResult",
