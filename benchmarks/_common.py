@@ -1,7 +1,7 @@
 """Shared helpers of the seed benchmarks: data, repetitions, tables, progress bars.
 
 Every F score is computed by :mod:`sklearn.metrics`; tables print mean +- std
-over the repetitions as Markdown, ready for docs/bench/seeds.md.
+over the repetitions as Markdown, ready for BENCHMARKS.md (section 7).
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ expansion of ``E[X / Y]`` around the means (the delta method) is
 v_i``: ``O(n)`` for every k. Its error falls like ``1 / mu_Y^2``: about
 ``2e-8`` at ``n = 10^4`` and ``2e-10`` at ``n = 10^5`` with 14% positives,
 ``1e-8`` at ``n = 10^5`` with 2%; it picked the exact optimum in every
-benchmark case where ``"auto"`` uses it (docs/bench/expected.md).
+benchmark case where ``"auto"`` uses it (BENCHMARKS.md, section 3).
 
 References
 ----------
@@ -411,7 +411,7 @@ def topk_expected_fbeta(
         "exact": the Poisson-binomial computation of the module docstring,
         ``O(n W)`` with ``W ~ 17 sigma + 25`` to ``50`` (error below ``1e-15``).
         "approx": the second-order Taylor expansion of ``E[A_k / (k + b^2 S)]``,
-        ``O(n)``; error ``O(1 / (k + b^2 mu)^2)``, see docs/bench/expected.md.
+        ``O(n)``; error ``O(1 / (k + b^2 mu)^2)``, see BENCHMARKS.md, section 3.
         "auto": exact while ``n (W + 1) <= EXACT_MAX_WORK`` (every
         ``n <= 20 000``), approx beyond.
 

@@ -287,7 +287,7 @@ default=None
     Notes
     -----
     Departures from the write-up, each measured in
-    ``benchmarks/stretcher_epochs.py`` (``docs/bench/stretcher.md``):
+    ``benchmarks/stretcher_epochs.py`` (BENCHMARKS.md, section 5):
 
     - inputs are standardised (``standardize=True``): on the toy problem the
       test micro-F1 after 5 epochs at batch 64 is 0.991 instead of 0.984;
