@@ -780,10 +780,50 @@ def _fit_calibrator(scores: np.ndarray, y: np.ndarray, method: str) -> dict:
             "x": np.asarray(iso.X_thresholds_, dtype=np.float64),
             "y": np.asarray(iso.y_thresholds_, dtype=np.float64),
         }
-    from sklearn.calibration import _SigmoidCalibration  # Platt, with its target smoothing
+    a, b = platt_sigmoid(scores, y)
+    return {"a": a, "b": b}
 
-    sig = _SigmoidCalibration().fit(scores, y)
-    return {"a": float(sig.a_), "b": float(sig.b_)}
+
+def platt_sigmoid(scores, y) -> tuple[float, float]:
+    """Platt's sigmoid calibration: ``P(y = 1 | s) = 1 / (1 + exp(a s + b))``.
+
+    Maximum likelihood on Platt's smoothed targets ``(n_+ + 1) / (n_+ + 2)`` and
+    ``1 / (n_- + 2)``, which keeps ``a`` finite on separable scores.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_samples,)
+    y : ndarray of shape (n_samples,), 0/1
+
+    Returns
+    -------
+    a, b : float
+
+    References
+    ----------
+    .. [1] J. Platt. "Probabilistic outputs for support vector machines and
+       comparisons to regularized likelihood methods." Advances in Large Margin
+       Classifiers, 1999.
+    """
+    from scipy.optimize import minimize
+
+    scores = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(y)
+    n_pos = float(np.count_nonzero(y))
+    n_neg = float(y.size - n_pos)
+    target = np.where(y > 0, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
+
+    def loss_and_grad(ab):
+        z = ab[0] * scores + ab[1]  # P = expit(-z)
+        # -log-likelihood: sum t log(1 + e^z) + (1 - t) log(1 + e^-z)
+        loss = np.sum(target * np.logaddexp(0.0, z) + (1.0 - target) * np.logaddexp(0.0, -z))
+        residual = target - expit(-z)  # d loss / d z
+        return loss, np.array([residual @ scores, residual.sum()])
+
+    prior = np.log((n_neg + 1.0) / (n_pos + 1.0))
+    result = minimize(loss_and_grad, np.array([0.0, prior]), jac=True, method="L-BFGS-B")
+    a, b = result.x
+    return float(a), float(b)
 
 
 def _apply_calibrator(calibrator: dict, scores: np.ndarray) -> np.ndarray:
