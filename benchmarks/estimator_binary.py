@@ -4,9 +4,10 @@ Binary imbalanced sets from ../shared/data/binary, two bases (scaled logistic
 regression, histogram gradient boosting), repeated stratified 70/30 splits.
 Held-out F1 (mean +- std over splits) and fit time relative to the plain
 estimator (median over splits). Both tuners use 5-fold out-of-fold scores and
-refit on all the training data.
+refit on all the training data; by default both get the same shuffled folds
+(``--folds default`` gives each its own default cv: scikit-learn's does not shuffle).
 
-    .venv/bin/python benchmarks/estimator_binary.py [--splits 5] [--datasets a,b,...]
+    .venv/bin/python benchmarks/estimator_binary.py [--splits 5] [--folds same|default]
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
-from sklearn.model_selection import StratifiedShuffleSplit, TunedThresholdClassifierCV
+from sklearn.model_selection import (
+    StratifiedKFold,
+    StratifiedShuffleSplit,
+    TunedThresholdClassifierCV,
+)
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -50,7 +55,7 @@ def _timed_fit(model, X, y):
     return model, time.perf_counter() - start
 
 
-def run(datasets, n_splits):
+def run(datasets, n_splits, same_folds=True):
     rows = []
     for name in datasets:
         data = np.load(DATA / f"{name}.npz")
@@ -60,12 +65,15 @@ def run(datasets, n_splits):
             f1s = {"plain": [], "tuned_sklearn": [], "f1opt": []}
             times = {"plain": [], "tuned_sklearn": [], "f1opt": []}
             for i, (train, test) in enumerate(splitter.split(X, y)):
+                # "same": both tuners get the same shuffled folds; "default": each its
+                # own default (sklearn: StratifiedKFold(5) without shuffling)
+                cv = StratifiedKFold(5, shuffle=True, random_state=i) if same_folds else 5
                 models = {
                     "plain": make_base(),
                     "tuned_sklearn": TunedThresholdClassifierCV(
-                        make_base(), scoring="f1", cv=5, random_state=i
+                        make_base(), scoring="f1", cv=cv, random_state=i
                     ),
-                    "f1opt": F1OptimalClassifier(make_base(), cv=5, random_state=i),
+                    "f1opt": F1OptimalClassifier(make_base(), cv=cv, random_state=i),
                 }
                 for key, model in models.items():
                     with warnings.catch_warnings():
@@ -113,10 +121,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--splits", type=int, default=5)
     parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument(
+        "--folds",
+        choices=["same", "default"],
+        default="same",
+        help="same shuffled folds for both tuners (default), or each tuner's default cv",
+    )
     args = parser.parse_args(argv)
     print(HEADER)
     print("|" + "---|" * 11)
-    rows = run(args.datasets.split(","), args.splits)
+    rows = run(args.datasets.split(","), args.splits, same_folds=args.folds == "same")
     for base in BASES:
         sub = [r for r in rows if r["base"] == base]
         mean = {
