@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -24,6 +25,16 @@ SHARED_DATA = Path(os.environ.get("F1OPT_SHARED_DATA", ROOT.parent / "shared" / 
 
 # methods whose module was missing when the script ran, with the reason
 MISSING: dict[str, str] = {}
+
+
+def median_time(fn, repeats: int, *args):
+    """Median wall time of ``fn(*args)`` over ``repeats`` runs, and the last result."""
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn(*args)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
 
 
 def parser(doc: str) -> argparse.ArgumentParser:

@@ -21,10 +21,9 @@ delicious); the general GFM on 10^3 rows of a (L, L) = (100, 100) matrix.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+from _common import median_time  # benchmarks/ is on sys.path when run as a script
 
 from f1opt.expected import (
     EXACT_MAX_WORK,
@@ -34,15 +33,6 @@ from f1opt.expected import (
     joint_size_matrix,
     topk_expected_fbeta,
 )
-
-
-def median_time(fn, repeats):
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def approximation_table(sizes, repeats, exact_max):

@@ -26,13 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import median_time  # benchmarks/ is on sys.path when run as a script
 
 DATA = Path(__file__).resolve().parent / "_data" / "scale"
 ROWS_PER_FILE = 10**6
@@ -58,15 +58,6 @@ def write_parquet(directory: Path, n_files: int, rows: int) -> None:
         tmp = path.with_suffix(".tmp")
         pq.write_table(pa.table({"score": s, "label": y}), tmp)
         tmp.replace(path)
-
-
-def median_time(fn, repeats):
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def peak_rss_mb() -> float:

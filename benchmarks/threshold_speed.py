@@ -11,10 +11,9 @@ precision_recall_curve + argmax of F1, and TunedThresholdClassifierCV
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+from _common import median_time  # benchmarks/ is on sys.path when run as a script
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import f1_score, precision_recall_curve
 from sklearn.model_selection import TunedThresholdClassifierCV
@@ -35,16 +34,6 @@ class ScoresAsProbabilities(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         return (np.asarray(X)[:, 0] >= 0.5).astype(int)
-
-
-def median_time(fn, repeats, *args):
-    times = []
-    result = None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn(*args)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def pr_curve_argmax(y, s):

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import TableInfo, check_output_path, read_table, split_columns, write_table
+from .metrics import AVERAGES
 
 __all__ = [
     "main",
@@ -941,7 +942,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--average",
-        choices=sorted({a for v in _AVERAGES.values() for a in v}),
+        choices=AVERAGES,
         help="default: binary, micro (multilabel) or macro (multiclass)",
     )
     p.add_argument("--beta", type=float, default=1.0, help="F-beta weight of recall (default 1)")
@@ -986,7 +987,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rule", metavar="RULE.json")
     p.add_argument(
         "--average",
-        choices=sorted({a for v in _AVERAGES.values() for a in v}),
+        choices=AVERAGES,
         help="default: every average that fits the labels",
     )
     p.add_argument("--beta", type=float, default=None, help="default: the rule's beta, or 1")
@@ -1002,7 +1003,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument("--test-scores", metavar="FILE")
     p.add_argument("--test-labels", metavar="FILE")
-    p.add_argument("--average", choices=sorted({a for v in _AVERAGES.values() for a in v}))
+    p.add_argument("--average", choices=AVERAGES)
     p.add_argument("--beta", type=float, default=1.0)
     p.add_argument("--methods", metavar="A,B", help="default: every applicable method")
     p.add_argument("--cv", type=int, default=5, help="folds (default 5)")
