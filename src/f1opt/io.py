@@ -446,6 +446,10 @@ def _strings(array) -> np.ndarray:
     return np.asarray(array.to_numpy(zero_copy_only=False)).astype(str)
 
 
+def _show(text) -> str:
+    return repr(str(text))
+
+
 def _column_values(frame: _Frame, j: int, *, allow_text: bool, role: str):
     """Column ``j`` as float64, or as str when ``allow_text`` and it holds text."""
     import pyarrow as pa
@@ -480,12 +484,12 @@ def _column_values(frame: _Frame, j: int, *, allow_text: bool, role: str):
             i = next((k for k, t in enumerate(text) if not _is_number(t)), 0)
             if frame.format == "parquet":
                 raise ValueError(
-                    f"{where}: {frame.label(j)} holds string values ({text[i]!r} in "
+                    f"{where}: {frame.label(j)} holds string values ({_show(text[i])} in "
                     f"{frame.where(i)}), but numbers are needed{_number_hint(frame, j, '')}"
                 ) from None
             raise ValueError(
                 f"{where} {frame.where(i)}, {frame.label(j)}: text where a number belongs: "
-                f"{text[i]!r}{_number_hint(frame, j, text[i])}"
+                f"{_show(text[i])}{_number_hint(frame, j, str(text[i]))}"
             ) from None
         values = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
     elif (
@@ -991,7 +995,7 @@ def encode_target(
             if not np.isin(lowered, ["true", "false"]).all():
                 bad = labels[~np.isin(lowered, ["true", "false"])][0]
                 raise ValueError(
-                    f"{labels_source}: label columns hold text ({bad!r}); an indicator needs "
+                    f"{labels_source}: label columns hold text ({str(bad)!r}); an indicator needs "
                     "0/1 or True/False, or --pos-label naming the positive value"
                 )
             return Target(scores, (lowered == "true").astype(np.int64))
