@@ -33,6 +33,7 @@ names the file.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io as _stdio
@@ -301,17 +302,16 @@ def _read_csv_frame(path: Path, header: bool) -> _Frame:
                     f"{str(path)!r} line 1 separates its fields by {name}, not commas "
                     f"(save it with commas, or name a tab-separated file .tsv)"
                 )
-    bad = []
-
-    def invalid(row):
-        bad.append(row)
-        return "error"
-
     n_fields = len(first)
-    try:
-        table = pa_csv.read_csv(
+
+    def read(threads: bool, bad: list):
+        def invalid(row):
+            bad.append(row)
+            return "error"
+
+        return pa_csv.read_csv(
             path,
-            read_options=pa_csv.ReadOptions(autogenerate_column_names=True, use_threads=False),
+            read_options=pa_csv.ReadOptions(autogenerate_column_names=True, use_threads=threads),
             parse_options=pa_csv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=True, invalid_row_handler=invalid
             ),
@@ -322,10 +322,19 @@ def _read_csv_frame(path: Path, header: bool) -> _Frame:
                 null_values=[],
             ),
         )
+
+    bad: list = []
+    try:
+        table = read(True, bad)
     except (pa.ArrowInvalid, OSError, EOFError) as exc:
         message = _first_line(exc)
         is_header, _ = _header_decision(first, header)
         if bad:
+            if bad[0].number is None:  # threads do not count rows: count them again
+                serial: list = []
+                with contextlib.suppress(pa.ArrowInvalid, OSError, EOFError):
+                    read(False, serial)
+                bad = serial or bad
             row = bad[0]
             record = (row.number - 1) if row.number is not None else None
             line = _line_of_record(path, delimiter, record) if record is not None else "?"
@@ -450,6 +459,39 @@ def _show(text) -> str:
     return repr(str(text))
 
 
+def _text_to_numbers(frame: _Frame, j: int, array, *, allow_text: bool, role: str):
+    """The slow path of a text column: spaces, empty cells, text (with where it is)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    where = f"{str(frame.path)!r}"
+    trimmed = pc.utf8_trim_whitespace(array)
+    empty = pc.equal(trimmed, "")
+    if pc.any(empty).as_py():
+        i = int(pc.index(empty, True).as_py())
+        raise ValueError(
+            f"{where} {frame.where(i)}, {frame.label(j)}: the cell is empty "
+            f"(every {role} needs a value; fill it in or drop the row)"
+        )
+    try:
+        return pc.cast(trimmed, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    text = _strings(trimmed)
+    if allow_text:
+        return text
+    i = next((k for k, t in enumerate(text) if not _is_number(t)), 0)
+    if frame.format == "parquet":
+        raise ValueError(
+            f"{where}: {frame.label(j)} holds string values ({_show(text[i])} in "
+            f"{frame.where(i)}), but numbers are needed{_number_hint(frame, j, '')}"
+        ) from None
+    raise ValueError(
+        f"{where} {frame.where(i)}, {frame.label(j)}: text where a number belongs: "
+        f"{_show(text[i])}{_number_hint(frame, j, str(text[i]))}"
+    ) from None
+
+
 def _column_values(frame: _Frame, j: int, *, allow_text: bool, role: str):
     """Column ``j`` as float64, or as str when ``allow_text`` and it holds text."""
     import pyarrow as pa
@@ -467,30 +509,12 @@ def _column_values(frame: _Frame, j: int, *, allow_text: bool, role: str):
         )
     kind = array.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        trimmed = pc.utf8_trim_whitespace(array)
-        empty = np.asarray(pc.equal(trimmed, ""))
-        if empty.any():
-            i = int(np.flatnonzero(empty)[0])
-            raise ValueError(
-                f"{where} {frame.where(i)}, {frame.label(j)}: the cell is empty "
-                f"(every {role} needs a value; fill it in or drop the row)"
-            )
-        try:
-            values = pc.cast(trimmed, pa.float64())
+        try:  # the usual case in one pass: every cell a number, no spaces
+            values = pc.cast(array, pa.float64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            text = _strings(trimmed)
-            if allow_text:
-                return text
-            i = next((k for k, t in enumerate(text) if not _is_number(t)), 0)
-            if frame.format == "parquet":
-                raise ValueError(
-                    f"{where}: {frame.label(j)} holds string values ({_show(text[i])} in "
-                    f"{frame.where(i)}), but numbers are needed{_number_hint(frame, j, '')}"
-                ) from None
-            raise ValueError(
-                f"{where} {frame.where(i)}, {frame.label(j)}: text where a number belongs: "
-                f"{_show(text[i])}{_number_hint(frame, j, str(text[i]))}"
-            ) from None
+            values = _text_to_numbers(frame, j, array, allow_text=allow_text, role=role)
+            if isinstance(values, np.ndarray):
+                return values
         values = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
     elif (
         pa.types.is_integer(kind)
