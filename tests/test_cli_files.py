@@ -396,6 +396,28 @@ def test_class_names_in_sorted_order_for_unnamed_columns(case, capsys):
     np.testing.assert_array_equal(f1opt.load(rule).predict(p), ClassWeights().fit(p, y).predict(p))
 
 
+def test_names_behind_the_numbers_are_kept_for_outputs(tmp_path):
+    from f1opt.cli import load_task
+
+    p, y = _multiclass(36)
+    names = np.array(["fish", "cat", "dog"])
+    pd.DataFrame(p, columns=names).assign(animal=names[y]).to_csv(tmp_path / "mc.csv")
+    task = load_task(tmp_path / "mc.csv", label_columns=["animal"])
+    assert task.kind == "multiclass" and task.info.classes == ["fish", "cat", "dog"]
+    np.testing.assert_array_equal(task.y, y)
+    s, yl = _multilabel(37)
+    frame = pd.DataFrame(s, columns=["a", "b", "c"]).assign(ya=yl[:, 0], yb=yl[:, 1], yc=yl[:, 2])
+    frame.to_csv(tmp_path / "ml.csv", index=False)
+    task = load_task(tmp_path / "ml.csv", label_columns=["ya", "yb", "yc"])
+    assert task.kind == "multilabel" and task.info.classes == ["ya", "yb", "yc"]
+    assert task.info.columns == ["a", "b", "c"]
+    sb, yb = _binary(38)
+    pd.DataFrame({"s": sb, "y": np.where(yb == 1, "spam", "ham")}).to_csv(tmp_path / "b.csv")
+    task = load_task(tmp_path / "b.csv", label_columns=["y"], pos_label="spam")
+    assert task.kind == "binary" and task.info.positive == "spam"
+    np.testing.assert_array_equal(task.y, yb)
+
+
 # ---------------------------------------------------------------------------
 # (n, 2) probabilities of a binary problem
 

@@ -287,6 +287,9 @@ def test_encode_target():
     # multilabel text indicators
     t = encode_target(q, np.array([["yes", "no"], ["no", "no"], ["yes", "yes"]]), pos_label="yes")
     assert t.y.tolist() == [[1, 0], [0, 0], [1, 1]]
+    t = encode_target(q[:, :2], np.eye(3)[:, :2], score_names=["a", "b"], label_names=["ya", "yb"])
+    assert t.classes == ["ya", "yb"]
+    assert encode_target(q[:, :2], np.eye(3)[:, :2], score_names=["a", "b"]).classes == ["a", "b"]
 
 
 def test_positive_column():

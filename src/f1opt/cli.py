@@ -212,7 +212,7 @@ def load_task(
 
     if labels_path is None and label_columns is None:
         raise UsageError("--labels is required (or --label-columns to read them from --scores)")
-    scores, labels, info, _ = read_scores_and_labels(
+    scores, labels, info, label_info = read_scores_and_labels(
         scores_path,
         labels_path,
         key=key,
@@ -227,6 +227,7 @@ def load_task(
         scores,
         labels,
         score_names=info.columns,
+        label_names=label_info.columns,
         pos_label=pos_label,
         scores_source=str(scores_path),
         labels_source=str(labels_path),

@@ -972,6 +972,7 @@ def encode_target(
     labels,
     *,
     score_names=None,
+    label_names=None,
     pos_label=None,
     scores_source="scores",
     labels_source="labels",
@@ -990,7 +991,8 @@ def encode_target(
       names when these name every class, else in sorted order when there are
       exactly K of them;
     * multilabel (an indicator matrix): 0/1, ``True``/``False``, or
-      ``pos_label`` marking the positive entries.
+      ``pos_label`` marking the positive entries; ``classes`` are the label
+      columns' names (``label_names``), else the score columns' names.
 
     Returns
     -------
@@ -1011,9 +1013,12 @@ def encode_target(
     if text:
         labels = np.char.strip(labels.astype(str))
     if labels.ndim == 2:
+        names = label_names if label_names is not None else score_names
+        names = list(names) if names is not None else None
         if pos_label is not None:
             wanted = str(pos_label) if text else float(_canonical(pos_label))
-            return Target(scores, (labels == wanted).astype(np.int64), positive=str(pos_label))
+            y = (labels == wanted).astype(np.int64)
+            return Target(scores, y, classes=names, positive=str(pos_label))
         if text:
             lowered = np.char.lower(labels)
             if not np.isin(lowered, ["true", "false"]).all():
@@ -1022,8 +1027,8 @@ def encode_target(
                     f"{labels_source}: label columns hold text ({str(bad)!r}); an indicator needs "
                     "0/1 or True/False, or --pos-label naming the positive value"
                 )
-            return Target(scores, (lowered == "true").astype(np.int64))
-        return Target(scores, labels)
+            return Target(scores, (lowered == "true").astype(np.int64), classes=names)
+        return Target(scores, labels, classes=names)
     if scores.ndim == 1:
         if text:
             y, positive = _text_binary(labels, pos_label, labels_source)
