@@ -594,6 +594,9 @@ def _select(frame: _Frame, *, columns, exclude, id_column, require_id, allow_tex
             )
         if id_index is None and len(index_like) == 1 and not index_like & set(usecols):
             id_index = next(iter(index_like))
+        if id_index is None and id_column is None and 0 not in usecols:
+            if _looks_like_ids(frame, 0, unique=allow_text):  # ids carried, as without columns
+                id_index = 0
         return usecols, id_index
     skip = set(index_like)
     if exclude:
