@@ -911,7 +911,9 @@ def _cmd_demo(args) -> int:
 # the parser
 
 
-def _add_data_args(p, labels=True, key_help="NPZ array of the scores"):
+def _add_data_args(
+    p, labels=True, key_help="NPZ array of the scores, when the archive holds several"
+):
     p.add_argument(
         "--scores",
         required=True,
