@@ -196,7 +196,7 @@ def test_fit_then_apply_csv_equals_python_api(data, runs):
     (s, y), (st, _) = data["bin_val"], data["bin_test"]
     expected = GlobalThreshold(average="binary").fit(s, y).predict(st)
     text = (out / "bin_pred.csv").read_text().splitlines()
-    assert text[0] == "id,score"  # header and ids kept
+    assert text[0] == "id,prediction"  # ids kept, decisions under "prediction"
     assert [line.split(",")[0] for line in text[1:]] == [f"r{i}" for i in range(len(st))]
     np.testing.assert_array_equal([int(line.split(",")[1]) for line in text[1:]], expected)
     rule = json.loads((out / "bin_rule.json").read_text())
@@ -368,7 +368,7 @@ def bad(data, tmp_path_factory):
     (d / "ids_other.csv").write_text(
         "id,label\n" + "\n".join(f"x{i},{v}" for i, v in enumerate(data["bin_val"][1])) + "\n"
     )
-    pq.write_table(pa.table({"name": ["a", "b"], "v": [0.1, 0.2]}), d / "strings.parquet")
+    pq.write_table(pa.table({"v": [0.1, 0.2], "name": ["a", "b"]}), d / "strings.parquet")
     (d / "exists.json").write_text("{}")
     (d / "exists.csv").write_text("keep me\n")
     (d / "report").mkdir()

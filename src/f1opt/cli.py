@@ -33,7 +33,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import TableInfo, check_output_path, read_table, split_columns, write_table
+from .io import (
+    TableInfo,
+    check_output_path,
+    encode_target,
+    positive_column,
+    read_scores_and_labels,
+    read_table,
+    save_rule,
+    split_columns,
+    write_table,
+)
 from .metrics import AVERAGES
 
 __all__ = [
@@ -187,38 +197,48 @@ def load_task(
     id_column=None,
     score_columns=None,
     label_columns=None,
+    pos_label=None,
+    header=True,
 ) -> Task:
     """Read a score file and a label file and check them together.
 
     When ``labels_path`` is None the labels are read from the score file
-    (``label_columns`` must then name them).
+    (``label_columns`` must then name them, and the scores are the other
+    columns). Text labels, ``pos_label`` and two probability columns of a
+    binary problem are handled by :func:`f1opt.io.encode_target`; the names
+    behind the numbers land in ``task.info.classes`` and ``task.info.positive``.
     """
-    if labels_path is None:
-        if label_columns is None:
-            raise UsageError("--labels is required (or --label-columns to read them from --scores)")
-        labels_path = scores_path
-    scores, info = read_table(
-        scores_path, key=key, id_column=id_column, columns=score_columns, require_id=True
+    from dataclasses import replace
+
+    if labels_path is None and label_columns is None:
+        raise UsageError("--labels is required (or --label-columns to read them from --scores)")
+    scores, labels, info, label_info = read_scores_and_labels(
+        scores_path,
+        labels_path,
+        key=key,
+        label_key=label_key,
+        id_column=id_column,
+        score_columns=score_columns,
+        label_columns=label_columns,
+        header=header,
     )
-    labels, label_info = read_table(
-        labels_path, key=label_key, id_column=id_column, columns=label_columns
+    labels_path = scores_path if labels_path is None else labels_path
+    target = encode_target(
+        scores,
+        labels,
+        score_names=info.columns,
+        label_names=label_info.columns,
+        pos_label=pos_label,
+        scores_source=str(scores_path),
+        labels_source=str(labels_path),
     )
-    if str(scores_path) == str(labels_path) and score_columns is None and label_columns is None:
-        if info.format in ("csv", "parquet", "npy") or info.key == label_info.key:
-            raise UsageError(
-                "--scores and --labels read the same data; choose --score-columns and "
-                "--label-columns (CSV/Parquet) or --key and --label-key (NPZ)"
-            )
-    if info.ids is not None and label_info.ids is not None:
-        a, b = np.asarray(info.ids).astype(str), np.asarray(label_info.ids).astype(str)
-        if a.shape == b.shape and not np.array_equal(a, b):
-            row = int(np.flatnonzero(a != b)[0])
-            raise ValueError(
-                f"rows do not match: ids differ at row {row} ({a[row]!r} in {scores_path}, "
-                f"{b[row]!r} in {labels_path})"
-            )
-    task = make_task(scores, labels, scores_source=str(scores_path), labels_source=str(labels_path))
-    task.info = info
+    task = make_task(
+        target.scores,
+        target.y,
+        scores_source=str(scores_path),
+        labels_source=str(labels_path),
+    )
+    task.info = replace(info, classes=target.classes, positive=target.positive)
     return task
 
 
@@ -391,26 +411,10 @@ def _folds(task: Task, n_folds: int, seed: int):
 
 @contextlib.contextmanager
 def _progress(total: int, desc: str, quiet: bool):
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        tqdm = None
-    if tqdm is None or quiet:
+    from ._progress import progress_bar
 
-        class _Null:
-            def update(self, n=1):
-                pass
-
-            def set_postfix_str(self, s):
-                pass
-
-        yield _Null()
-        return
-    bar = tqdm(total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
-    try:
+    with progress_bar(total, desc=desc, enabled=False if quiet else None, unit="fold") as bar:
         yield bar
-    finally:
-        bar.close()
 
 
 def _fit_predict(method, task, train, test, average, beta, seed, options):
@@ -592,6 +596,8 @@ def _task_from_args(args, scores=None, labels=None) -> Task:
         id_column=args.id_column,
         score_columns=split_columns(args.score_columns),
         label_columns=split_columns(args.label_columns),
+        pos_label=getattr(args, "pos_label", None),
+        header=not getattr(args, "no_header", False),
     )
 
 
@@ -608,6 +614,15 @@ def _cmd_fit(args) -> int:
     output = check_output_path(args.output, force=args.force, inputs=_inputs(args))
     if args.engine == "dask":
         return _fit_dask(args, beta, output)
+    if args.method == "stretcher":  # its weights beside the JSON: refuse before training
+        check_output_path(
+            output.with_name(
+                (output.stem if output.suffix == ".json" else output.name) + ".safetensors"
+            ),
+            force=args.force,
+            inputs=_inputs(args),
+            what=f"the weights of the rule {output.name}",
+        )
     task = _task_from_args(args)
     average = _resolve_average(task.kind, args.average)
     method = args.method or "auto"
@@ -647,7 +662,7 @@ def _cmd_fit(args) -> int:
         average=average,
         n_columns=task.n_columns,
     )
-    decider.save(output)
+    save_rule(decider, output, force=args.force, inputs=_inputs(args))
     print(
         f"method: {chosen} ({type(decider).__name__}), {average} F{beta:g} on the fitted data: "
         f"{score:.4f}"
@@ -706,7 +721,7 @@ def _fit_dask(args, beta: float, output: Path) -> int:
         average=average,
         beta=beta,
     )
-    decider.save(output)
+    save_rule(decider, output, force=args.force, inputs=_inputs(args))
     print(
         f"method: {method} ({type(decider).__name__}) on Dask, {average} F{beta:g} on the "
         f"fitted data: {float(decider.best_score_):.4f}"
@@ -744,8 +759,26 @@ def _cmd_apply(args) -> int:
         id_column=args.id_column,
         columns=split_columns(args.score_columns),
         require_id=True,
+        header=not args.no_header,
     )
     scores = check_score_array(data, str(args.scores))
+    if (
+        scores.ndim == 2
+        and scores.shape[1] == 2
+        and getattr(rule, "n_labels_", None) == 0  # a binary rule: one score per row
+    ):
+        j = positive_column(info.columns, args.pos_label)
+        log.info(
+            "%s: 2 probability columns, binary rule: column %s is the positive class's "
+            "(--pos-label chooses the other)",
+            args.scores,
+            repr(info.columns[j]) if info.columns is not None else j + 1,
+        )
+        scores = scores[:, j]
+    elif args.pos_label is not None:
+        raise UsageError(
+            "--pos-label in apply chooses one of two probability columns for a binary rule"
+        )
     pred = _predict_rule(rule, scores)
     if pred.shape[0] != scores.shape[0]:
         raise ValueError(
@@ -878,36 +911,62 @@ def _cmd_demo(args) -> int:
 # the parser
 
 
-def _add_data_args(p, labels=True, key_help="NPZ array of the scores"):
+def _add_data_args(
+    p, labels=True, key_help="NPZ array of the scores, when the archive holds several"
+):
     p.add_argument(
         "--scores",
         required=True,
         metavar="FILE",
-        help="scores: CSV/TSV, NPY, NPZ or Parquet; 1 column (binary), "
-        "L columns (multilabel) or K class probabilities (multiclass)",
+        help="scores: CSV/TSV (also .gz), NPY, NPZ or Parquet; 1 column (binary), 2 "
+        "probability columns of a binary predict_proba, L columns (multilabel) or K class "
+        "probabilities (multiclass). CSV and Parquet need pyarrow (pip install "
+        "'f1opt[report]')",
     )
     if labels:
         p.add_argument(
             "--labels",
             metavar="FILE",
-            help="labels: one column of 0/1 or class ids, or an indicator matrix",
+            help="labels: one column of 0/1, True/False, two classes with --pos-label, "
+            "class ids or class names; or an indicator matrix (default: --label-columns "
+            "of --scores)",
         )
-        p.add_argument("--label-key", metavar="NAME", help="NPZ array of the labels")
+        p.add_argument(
+            "--label-key",
+            metavar="NAME",
+            help="NPZ array of the labels, when --labels (or --scores) holds several arrays",
+        )
         p.add_argument(
             "--label-columns",
             metavar="A,B",
-            help="CSV/Parquet label columns (default: all but the id column)",
+            help="CSV/Parquet label columns; without --labels they are read from --scores, "
+            "whose other columns are then the scores (default: all but the id column)",
         )
     p.add_argument("--key", metavar="NAME", help=key_help)
     p.add_argument(
         "--id-column",
         metavar="NAME",
-        help="CSV/Parquet id column to drop (kept in written predictions)",
+        help="CSV/Parquet column of row ids, never read as numbers and written back beside "
+        "the predictions (a 0-based number without header). Without it, pandas' unnamed "
+        "index column, a column named id or index, or a first column of text are the ids",
     )
     p.add_argument(
         "--score-columns",
         metavar="A,B",
-        help="CSV/Parquet score columns (default: all but the id column)",
+        help="CSV/Parquet score columns, in this order (default: all but the ids and the "
+        "label columns)",
+    )
+    p.add_argument(
+        "--no-header",
+        action="store_true",
+        help="the CSV files have no header row: the first row is data (default: the first "
+        "row names the columns, unless it holds a number that is not an integer)",
+    )
+    p.add_argument(
+        "--pos-label",
+        metavar="LABEL",
+        help="the positive class of a binary target: a label value (e.g. yes) or, for two "
+        "probability columns, a column name (default: 1 or True; the second column)",
     )
 
 
