@@ -69,7 +69,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     print(f"{args.cases} cases per row, {args.draws} random rules per case, seed {args.seed}")
     print(
-        "| classes | beaten by random search | mean margin when beaten | exact claimed | fit s/case |"
+        "| classes | beaten by random search | mean margin when beaten | exact claimed "
+        "| fit s/case |"
     )
     print("| --- | --- | --- | --- | --- |")
     for n_classes in (2, 3, 4):
