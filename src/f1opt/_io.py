@@ -350,7 +350,7 @@ def decider_from_document(document, path, where: str = "") -> object:
     name = document.get("class")
     cls = _REGISTRY.get(name) if isinstance(name, str) else None
     if cls is None and isinstance(name, str) and len(name) < 100:
-        _load_optional_registrations()
+        _load_optional_registrations(name)
         cls = _REGISTRY.get(name)
     if cls is None:
         shown = name if isinstance(name, str) and len(name) < 100 else type(name).__name__
@@ -653,11 +653,13 @@ def _read_rule_text(path: Path) -> str:
         )
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_RULE_BYTES + 1)
+            # read what stat promised (plus one byte, to see a file that grew): never
+            # allocate for the bound itself
+            data = handle.read(info.st_size + 1)
     except OSError as exc:
         raise RuleFileError(f"cannot read {str(path)!r}: {_os_reason(exc)}") from None
-    if len(data) > MAX_RULE_BYTES:
-        raise RuleFileError(f"{str(path)!r} is larger than {MAX_RULE_BYTES} bytes")
+    if len(data) > MAX_RULE_BYTES or len(data) > info.st_size:
+        raise RuleFileError(f"{str(path)!r} changed while it was read (or is not a plain file)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -717,13 +719,20 @@ def file_sha256(path, chunk_size: int = 1 << 20) -> str:
 
 
 _DECIDER_MODULES = ("expected", "weights", "estimator", "stretch")
+# the module that registers each class outside deciders.py: a file naming a class imports
+# only that module (an unknown name imports nothing that needs torch)
+_CLASS_MODULES = {"ExpectedF1": "expected", "ClassWeights": "weights", "Stretcher": "stretch"}
 
 
-def _load_optional_registrations():
-    """Import the modules whose deciders register on import (``stretch`` needs torch)."""
+def _load_optional_registrations(name: str | None = None):
+    """Import the module that registers ``name`` (every module but ``stretch`` if unknown)."""
     import importlib
 
-    for module in _DECIDER_MODULES:
+    if name in _CLASS_MODULES:
+        modules = (_CLASS_MODULES[name],)
+    else:
+        modules = tuple(m for m in _DECIDER_MODULES if m != "stretch")
+    for module in modules:
         with contextlib.suppress(ImportError):
             importlib.import_module(f"{__package__}.{module}")
 
