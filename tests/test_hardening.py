@@ -172,6 +172,8 @@ def label_pairs(draw):
 )
 def test_fbeta_score_equals_sklearn(pair, average, zero_division, beta):
     y_true, y_pred, weight = pair
+    if y_true.ndim == 2 and y_true.shape[1] == 1 and average != "binary":
+        y_true, y_pred = y_true.ravel(), y_pred.ravel()  # the documented departure
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -207,6 +209,15 @@ def test_fbeta_score_equals_sklearn(pair, average, zero_division, beta):
 
 def test_weighted_zero_division_example_from_the_issue():
     assert fbeta_score([[0, 0]], [[1, 0]], average="weighted", zero_division=1.0) == 0.5
+
+
+def test_one_column_is_one_label_except_for_binary():
+    y_true, y_pred = np.array([[0], [1], [1]]), np.array([[1], [1], [0]])
+    assert fbeta_score(y_true, y_pred, average="micro") == 0.5  # F of the positives
+    assert fbeta_score(y_true, y_pred) == 0.5  # binary, as scikit-learn
+    assert fbeta_score(y_true.ravel(), y_pred.ravel(), average="micro") == pytest.approx(
+        sk_fbeta_score(y_true.ravel(), y_pred.ravel(), beta=1.0, average="micro")
+    )
 
 
 def test_integer_weights_equal_repeated_rows():

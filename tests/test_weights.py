@@ -270,7 +270,13 @@ def test_save_load_round_trip(tmp_path):
 def test_clone_and_lazy_attribute():
     assert f1opt.ClassWeights is ClassWeights
     decider = clone(ClassWeights(beta=0.5, max_iter=3))
-    assert decider.get_params() == {"beta": 0.5, "zero_division": 0.0, "max_iter": 3}
+    assert decider.get_params() == {
+        "beta": 0.5,
+        "zero_division": 0.0,
+        "max_iter": 3,
+        "n_restarts": 8,
+        "random_state": 0,
+    }
 
 
 @pytest.mark.parametrize(

@@ -93,7 +93,7 @@ def average_fbeta(tp, k, p, *, beta=1.0, average="micro", zero_division=0.0):
 
 
 def _squeeze_column(array):
-    """(n, 1) labels are binary, as scikit-learn reads a column vector."""
+    """(n, 1) labels as 1-D (binary), as scikit-learn reads a column vector."""
     if hasattr(array, "toarray"):  # scipy sparse
         array = array.toarray()
     if hasattr(array, "to_numpy") and not isinstance(array, np.ndarray):
@@ -112,13 +112,20 @@ def fbeta_score(
     Parameters
     ----------
     y_true, y_pred : array-like of shape (n_samples,) or (n_samples, n_labels)
-        0/1 labels and predictions: binary (1-D, or a single column, which
-        scikit-learn reads as binary too) or label indicator matrices.
+        0/1 labels and predictions: binary (1-D) or label indicator matrices.
     beta : float, default=1.0
     average : {"binary", "micro", "macro", "weighted", "samples"}, default="binary"
-        For binary labels, "micro", "macro" and "weighted" average over the
+        For 1-D labels, "micro", "macro" and "weighted" average over the
         classes present (0 and 1), as scikit-learn's (micro-F is then the
         accuracy); "samples" needs an indicator matrix.
+
+    Notes
+    -----
+    One departure from scikit-learn: a single column, shape ``(n, 1)``, is
+    binary only with ``average="binary"``; with the other averages it is a
+    one-label indicator matrix (micro-F is the F of its positives), because
+    f1opt's deciders fit and score one-column matrices that way. Pass 1-D
+    labels for scikit-learn's reading of a column vector.
     zero_division : float, default=0.0
     sample_weight : array-like of shape (n_samples,), default=None
         Non-negative finite weight of each row (sample); counts are weighted.
@@ -139,7 +146,8 @@ def fbeta_score(
     zero_division = check_zero_division(zero_division)
     if not isinstance(average, str) or average not in AVERAGES:
         raise ValueError(f"`average` must be one of {AVERAGES}, but got {average!r}.")
-    y_true, y_pred = _squeeze_column(y_true), _squeeze_column(y_pred)
+    if average == "binary":
+        y_true, y_pred = _squeeze_column(y_true), _squeeze_column(y_pred)
     binary = np.ndim(y_true) == 1 and np.ndim(y_pred) == 1
     if binary:
         if average == "samples":
