@@ -7,7 +7,7 @@ torch parts ``Stretcher`` and ``f1opt.losses``) are imported on first use.
 
 from importlib import import_module
 
-from ._io import load
+from ._io import RuleFileError, load
 from .deciders import GlobalThreshold, PerClassThreshold
 from .metrics import fbeta_score
 from .thresholds import ThresholdResult, optimal_threshold
@@ -30,6 +30,7 @@ __all__ = [
     "GlobalThreshold",
     "MetaCost",
     "PerClassThreshold",
+    "RuleFileError",
     "Stretcher",
     "ThresholdResult",
     "expected_fbeta",

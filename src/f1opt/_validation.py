@@ -18,6 +18,8 @@ __all__ = [
     "check_binary_labels",
     "check_indicator_labels",
     "check_scores_and_labels",
+    "check_has_positive",
+    "check_sample_weight",
 ]
 
 
@@ -148,20 +150,93 @@ def check_indicator_labels(y, *, name: str = "y") -> np.ndarray:
     return _check_zero_one(array, name)
 
 
-def check_scores_and_labels(scores, y, *, multilabel: bool):
+def check_scores_and_labels(scores, y, *, multilabel: bool, require_positive: bool = False):
     """Validate scores and labels together; return ``(scores, y)`` as arrays.
 
-    For ``multilabel=False`` both are 1-D of the same length; for
-    ``multilabel=True`` both are 2-D of the same shape.
+    For ``multilabel=False`` both are 1-D of the same length; a single
+    column, shape ``(n, 1)``, of scores or labels is read as 1-D, as
+    scikit-learn reads a column vector as binary. For ``multilabel=True`` both
+    are 2-D of the same shape; a one-column indicator matrix is allowed here
+    (the per-label searches check one column at a time), but note that
+    :func:`f1opt.metrics.fbeta_score`, like scikit-learn's, reads ``(n, 1)``
+    labels as binary, where "micro" averages over the classes 0 and 1.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_samples,) or (n_samples, n_labels)
+    y : array-like of the same shape, 0/1
+    multilabel : bool
+    require_positive : bool, default=False
+        Refuse labels with no positive at all: F-beta is then undefined for
+        every rule (0 for any prediction, ``zero_division`` for none), so
+        there is nothing to fit. Per-partition checks leave it False.
+
+    Returns
+    -------
+    scores : ndarray of float32 or float64
+    y : ndarray of int8
     """
     if multilabel:
         scores = check_scores(scores, ndim=2)
         y = check_indicator_labels(y)
     else:
+        if np.ndim(scores) == 2 and np.shape(scores)[1] == 1:
+            scores = np.asarray(scores)[:, 0]
         scores = check_scores(scores, ndim=1)
         y = check_binary_labels(y)
     if scores.shape != y.shape:
         raise ValueError(
             f"`scores` and `y` must have the same shape, but got {scores.shape} and {y.shape}."
         )
+    if require_positive:
+        check_has_positive(y)
     return scores, y
+
+
+def check_has_positive(y: np.ndarray, name: str = "y") -> None:
+    """Raise a ValueError when 0/1 labels hold no positive (F-beta undefined for every rule)."""
+    if not y.any():
+        raise ValueError(
+            f"`{name}` has no positive label (all {y.size} entries are 0): F-beta is "
+            "undefined for every decision (0 for any positive prediction, zero_division "
+            "for none), so there is nothing to fit. At least one positive is needed."
+        )
+
+
+def check_sample_weight(
+    sample_weight, n_samples: int, name: str = "sample_weight", *, allow_all_zero: bool = False
+):
+    """Validate per-row weights: ``None``, or non-negative finite numbers, one per row.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,) or None
+    n_samples : int
+    allow_all_zero : bool, default=False
+        All-zero weights are refused, as scikit-learn refuses them (nothing is
+        counted); a partition of a larger data set may allow them.
+
+    Returns
+    -------
+    sample_weight : ndarray of float64 of shape (n_samples,), or None
+    """
+    if sample_weight is None:
+        return None
+    if hasattr(sample_weight, "toarray"):
+        raise ValueError(f"`{name}` must be a dense 1-D array, but got a sparse matrix.")
+    array = _as_numeric_array(sample_weight, name)
+    if array.dtype == np.bool_:
+        raise ValueError(f"`{name}` must hold numbers, not booleans.")
+    if array.ndim != 1 or array.shape[0] != n_samples:
+        raise ValueError(
+            f"`{name}` must be 1-D with one weight per row ({n_samples}), but got shape "
+            f"{array.shape}."
+        )
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"`{name}` contains NaN or infinite values.")
+    if (array < 0).any():
+        raise ValueError(f"`{name}` must be non-negative, but its minimum is {array.min()!r}.")
+    if not allow_all_zero and not (array > 0).any():
+        raise ValueError(f"`{name}` must contain at least one positive weight (all are 0).")
+    return array

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import numbers
 from pathlib import Path
 
@@ -188,7 +187,7 @@ def _weights_path(path: Path) -> tuple[Path, str]:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return _io.file_sha256(path)  # in chunks: bounded memory for any file
 
 
 def _nested_path(path: Path) -> Path:
@@ -703,6 +702,8 @@ default=None
 
     @classmethod
     def _from_json(cls, params: dict, fitted: dict, path):
+        # Every field is checked (here and in f1opt._io) before the network is built, and
+        # the network's sizes are checked against the weights file's header first.
         path = Path(path)
         params = dict(params)
         then = params.pop("then", None)
@@ -714,7 +715,9 @@ default=None
             setattr(stretcher, name, fitted[name])
         then_ = fitted.get("then_")
         stretcher.then_ = (
-            None if then_ is None else _decider_from_json(then_, path=_nested_path(path))
+            None
+            if then_ is None
+            else _decider_from_json(then_, path=_nested_path(path), where="fitted.then_.")
         )
         stretcher._check_loaded()
         stretcher.network_ = _load_network(stretcher, fitted.get("weights"), path)
@@ -730,9 +733,39 @@ default=None
         self.n_epochs_ = int(self.n_epochs_)
         self.best_epoch_ = int(self.best_epoch_)
         if self.n_features_in_ < 1 or self.n_labels_ not in (0, self.n_features_in_):
-            raise ValueError("n_labels_ and n_features_in_ disagree")
+            raise _io.RuleFileError(
+                f"fields 'fitted.n_labels_' ({self.n_labels_}) and 'fitted.n_features_in_' "
+                f"({self.n_features_in_}) disagree"
+            )
+        if self.n_labels_ == 0 and self.n_features_in_ != 1:
+            raise _io.RuleFileError("field 'fitted.n_features_in_' must be 1 for 1-D scores")
         if not isinstance(self.history_, dict):
-            raise ValueError("history_ must be an object")
+            raise _io.RuleFileError("field 'fitted.history_' must be an object")
+        if not 0.0 < self.threshold_ < 1.0:
+            raise _io.RuleFileError(
+                f"field 'fitted.threshold_' must be a probability in (0, 1), "
+                f"but is {self.threshold_!r}"
+            )
+        if self.then is not None and (
+            self.then_ is None or type(self.then_) is not type(self.then)
+        ):
+            raise _io.RuleFileError("field 'fitted.then_' must be a fitted copy of `then`")
+        if self.then is None and self.then_ is not None:
+            raise _io.RuleFileError("field 'fitted.then_' must be null when `then` is null")
+        if self.average_ != self._average():
+            raise _io.RuleFileError(
+                f"field 'fitted.average_' is {self.average_!r}, but the decisions use "
+                f"{self._average()!r}"
+            )
+        if self.then_ is not None:
+            then_labels = getattr(self.then_, "n_labels_", None)
+            if hasattr(self.then_, "thresholds_"):
+                then_labels = self.then_.thresholds_.size
+            if then_labels is not None and then_labels != self.n_labels_:
+                raise _io.RuleFileError(
+                    f"field 'fitted.then_' was fitted on {then_labels} labels, the network "
+                    f"has {self.n_labels_}"
+                )
 
 
 def stretcher_for(beta: float = 1.0, average: str = "micro", **params) -> Stretcher:
@@ -777,35 +810,149 @@ def _decider_to_json(decider, *, fitted: bool, path=None) -> dict:
     return document
 
 
-def _decider_from_json(document, path=None):
+def _decider_from_json(document, path=None, where="params.then."):
     if not isinstance(document, dict) or not isinstance(document.get("class"), str):
-        raise ValueError("a nested decider must be an object with a 'class'")
-    cls = _io._REGISTRY.get(document["class"])
-    if cls is None:
-        raise ValueError(f"unknown nested decider class {document['class']!r}")
-    params = document.get("params")
-    if not isinstance(params, dict):
-        raise ValueError("a nested decider needs 'params'")
-    if "fitted" not in document:
+        raise _io.RuleFileError(
+            f"field {where[:-1]!r}: a nested decider must be an object with a 'class'"
+        )
+    if "fitted" not in document:  # an unfitted template (the `then` parameter)
+        cls = _io._REGISTRY.get(document["class"])
+        params = document.get("params")
+        if cls is None or not isinstance(params, dict):
+            raise _io.RuleFileError(
+                f"field {where[:-1]!r}: a nested decider needs a known 'class' and 'params'"
+            )
+        params = _io.from_jsonable(params, where + "params")
+        _io.check_params(params, where + "params.")
         return cls(**params)
-    if not isinstance(document["fitted"], dict):
-        raise ValueError("a nested decider's 'fitted' must be an object")
-    return cls._from_json(params, document["fitted"], path)
+    return _io.decider_from_document(document, path, where=where)
+
+
+_SAFETENSORS_HEADER_BYTES = 1 << 20  # ours hold four tensors: a few hundred bytes
+
+
+def _expected_shapes(n_features: int, hidden: int) -> dict:
+    """The state_dict shapes of ``_StretchNet(n_features, hidden, n_features)``.
+
+    Built from numbers only: nothing is allocated.
+    """
+    return {
+        "hidden.weight": (hidden, n_features),
+        "hidden.bias": (hidden,),
+        "output.weight": (n_features, hidden),
+        "output.bias": (n_features,),
+    }
+
+
+def _check_safetensors_header(weights_path: Path, expected: dict, field: str) -> None:
+    """Check names, dtypes, shapes and offsets in the header; no tensor is read."""
+    size = weights_path.stat().st_size
+    with open(weights_path, "rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8:
+            raise _io.RuleFileError(f"{field}: the weights file is too short for safetensors")
+        n_header = int.from_bytes(head, "little")
+        if n_header > _SAFETENSORS_HEADER_BYTES or 8 + n_header > size:
+            raise _io.RuleFileError(
+                f"{field}: the weights file's header claims {n_header} bytes (file: {size}, "
+                f"at most {_SAFETENSORS_HEADER_BYTES})"
+            )
+        raw = handle.read(n_header)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _io.RuleFileError(f"{field}: the weights file's header is not UTF-8") from None
+    header = _io.parse_json(text, f"{field}: the weights file's header", max_depth=4)
+    if not isinstance(header, dict):
+        raise _io.RuleFileError(f"{field}: the weights file's header is not an object")
+    header.pop("__metadata__", None)
+    if set(header) != set(expected):
+        raise _io.RuleFileError(
+            f"{field}: the weights file holds {sorted(header)[:8]}, expected {sorted(expected)}"
+        )
+    spans = []
+    for name, shape in expected.items():
+        entry = header[name]
+        if not isinstance(entry, dict) or entry.get("dtype") != "F32":
+            raise _io.RuleFileError(f"{field}: tensor {name!r} must be float32 (F32)")
+        got = entry.get("shape")
+        if not isinstance(got, list) or tuple(got) != shape:
+            raise _io.RuleFileError(
+                f"{field}: tensor {name!r} has shape {_io._short(got)}, but hidden and "
+                f"n_features_in_ make it {shape}"
+            )
+        offsets = entry.get("data_offsets")
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(_io._is_int(o) for o in offsets)
+            or offsets[1] - offsets[0] != 4 * int(np.prod(shape))
+        ):
+            raise _io.RuleFileError(f"{field}: tensor {name!r} has bad data_offsets")
+        spans.append(tuple(offsets))
+    spans.sort()
+    position = 0
+    for begin, end in spans:
+        if begin != position:
+            raise _io.RuleFileError(f"{field}: the tensors do not tile the weights file")
+        position = end
+    if position != size - 8 - n_header:
+        raise _io.RuleFileError(f"{field}: the tensors do not tile the weights file")
+
+
+def _check_npz_members(weights_path: Path, expected: dict, field: str) -> None:
+    """Check an npz's members (stored, not compressed) and their .npy headers; no data read."""
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(weights_path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise _io.RuleFileError(f"{field}: the weights file is not a valid npz ({exc})") from None
+    with archive:
+        members = {info.filename: info for info in archive.infolist()}
+        if set(members) != {name + ".npy" for name in expected}:
+            raise _io.RuleFileError(
+                f"{field}: the weights file holds {sorted(members)[:8]}, expected "
+                f"{sorted(name + '.npy' for name in expected)}"
+            )
+        for name, shape in expected.items():
+            info = members[name + ".npy"]
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise _io.RuleFileError(f"{field}: member {name!r} must be stored uncompressed")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    got, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+                else:
+                    got, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+            if tuple(got) != shape or dtype != np.dtype("<f4") or fortran:
+                raise _io.RuleFileError(
+                    f"{field}: member {name!r} is {dtype} of shape {got}, expected float32 {shape}"
+                )
 
 
 def _load_network(stretcher: Stretcher, weights: dict, path: Path):
     if not isinstance(weights, dict):
-        raise KeyError("missing 'weights'")
+        raise _io.RuleFileError("field 'fitted.weights' is missing or not an object")
     name, weights_format, digest = weights.get("file"), weights.get("format"), weights.get("sha256")
-    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
-        raise ValueError(f"weights file {name!r} must be a plain file name beside the JSON file")
     if weights_format not in ("safetensors", "npz"):
-        raise ValueError(f"unknown weights format {weights_format!r}")
-    weights_path = path.with_name(name)
-    if not weights_path.is_file():
-        raise ValueError(f"the weights file {str(weights_path)!r} is missing")
+        raise _io.RuleFileError(
+            f"field 'fitted.weights.format' must be 'safetensors' or 'npz', but is "
+            f"{_io._short(weights_format)}"
+        )
+    if not isinstance(digest, str) or len(digest) != 64:
+        raise _io.RuleFileError("field 'fitted.weights.sha256' must be a SHA-256 hex digest")
+    weights_path = _io.file_beside(path, name, "fitted.weights.file", _io.MAX_WEIGHTS_BYTES)
+    expected = _expected_shapes(stretcher.n_features_in_, stretcher.hidden)
+    field = "fitted.weights"
+    if weights_format == "safetensors":
+        _check_safetensors_header(weights_path, expected, field)
+    else:
+        _check_npz_members(weights_path, expected, field)
     if digest != _sha256(weights_path):
-        raise ValueError(f"the weights file {str(weights_path)!r} does not match its checksum")
+        raise _io.RuleFileError(
+            f"the weights file {str(weights_path)!r} does not match its checksum"
+        )
     if weights_format == "safetensors":
         from safetensors.numpy import load_file
 
@@ -813,17 +960,18 @@ def _load_network(stretcher: Stretcher, weights: dict, path: Path):
     else:
         with np.load(weights_path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-    n_features = stretcher.n_features_in_
-    network = _StretchNet(n_features, int(stretcher.hidden), n_features, stretcher.activation)
-    state = network.state_dict()
-    if set(arrays) != set(state):
-        raise ValueError(f"the weights file holds {sorted(arrays)}, expected {sorted(state)}")
     for key, value in arrays.items():
-        if tuple(value.shape) != tuple(state[key].shape):
-            raise ValueError(
-                f"weights {key!r} have shape {value.shape}, expected {tuple(state[key].shape)}"
-            )
-        state[key] = torch.as_tensor(np.asarray(value, dtype=np.float32))
+        if tuple(value.shape) != expected[key] or not np.isfinite(value).all():
+            raise _io.RuleFileError(f"{field}: tensor {key!r} changed or holds NaN/inf values")
+    network = _StretchNet(
+        stretcher.n_features_in_,
+        int(stretcher.hidden),
+        stretcher.n_features_in_,
+        stretcher.activation,
+    )
+    state = {
+        key: torch.as_tensor(np.asarray(value, dtype=np.float32)) for key, value in arrays.items()
+    }
     network.load_state_dict(state)
     network.to(_resolve_device(stretcher.device, strict=False))
     network.eval()

@@ -37,7 +37,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from . import _io
-from ._validation import check_beta, check_scores, check_zero_division
+from ._validation import check_beta, check_sample_weight, check_scores, check_zero_division
 from .deciders import BaseDecider
 from .metrics import fbeta_from_counts, fbeta_score
 
@@ -46,6 +46,7 @@ __all__ = [
     "LineSearch",
     "class_counts",
     "fit_class_weights",
+    "joint_move",
     "linearised_rule",
     "macro_f_line_search",
     "predict_class_weights",
@@ -92,25 +93,32 @@ def predict_class_weights(probabilities, weights, offsets) -> np.ndarray:
     return np.argmax(probabilities * weights + offsets, axis=1).astype(np.int64)
 
 
-def class_counts(y, y_pred, n_classes: int):
-    """Per-class true positives, predicted and actual members.
+def class_counts(y, y_pred, n_classes: int, sample_weight=None):
+    """Per-class true positives, predicted and actual members (weighted counts).
 
     Returns
     -------
-    tp, k, p : ndarray of int64 of shape (n_classes,)
+    tp, k, p : ndarray of shape (n_classes,)
+        int64 without ``sample_weight``, float64 with it.
     """
-    tp = np.bincount(y_pred[y_pred == y], minlength=n_classes)
-    k = np.bincount(y_pred, minlength=n_classes)
-    p = np.bincount(y, minlength=n_classes)
+    hit = y_pred == y
+    if sample_weight is None:
+        tp = np.bincount(y_pred[hit], minlength=n_classes)
+        k = np.bincount(y_pred, minlength=n_classes)
+        p = np.bincount(y, minlength=n_classes)
+        return tp, k, p
+    tp = np.bincount(y_pred[hit], weights=sample_weight[hit], minlength=n_classes)
+    k = np.bincount(y_pred, weights=sample_weight, minlength=n_classes)
+    p = np.bincount(y, weights=sample_weight, minlength=n_classes)
     return tp, k, p
 
 
-def _macro_f(y, y_pred, n_classes, beta):
-    tp, k, p = class_counts(y, y_pred, n_classes)
+def _macro_f(y, y_pred, n_classes, beta, sample_weight=None):
+    tp, k, p = class_counts(y, y_pred, n_classes, sample_weight)
     return float(fbeta_from_counts(tp, k, p, beta).mean())
 
 
-def linearised_rule(probabilities, y, y_pred, beta: float = 1.0):
+def linearised_rule(probabilities, y, y_pred, beta: float = 1.0, sample_weight=None):
     """Weights and offsets of the macro-F linearisation around ``y_pred``.
 
     The gain of putting sample ``i`` in class ``k`` is
@@ -129,7 +137,7 @@ def linearised_rule(probabilities, y, y_pred, beta: float = 1.0):
     weights, offsets : ndarray of shape (n_classes,)
     """
     n_classes = probabilities.shape[1]
-    tp, k, p = class_counts(y, y_pred, n_classes)
+    tp, k, p = class_counts(y, y_pred, n_classes, sample_weight)
     b2 = beta * beta
     a = (1.0 + b2) / (b2 * p + k)
     f = (1.0 + b2) * tp / (b2 * p + k)
@@ -138,7 +146,16 @@ def linearised_rule(probabilities, y, y_pred, beta: float = 1.0):
 
 
 def macro_f_line_search(
-    slope, base, other_max, other_arg, y, k: int, n_classes: int, beta=1.0, lower=-np.inf
+    slope,
+    base,
+    other_max,
+    other_arg,
+    y,
+    k: int,
+    n_classes: int,
+    beta=1.0,
+    lower=-np.inf,
+    sample_weight=None,
 ) -> LineSearch:
     """Exact macro-F-beta as one parameter of class ``k`` moves, on every interval.
 
@@ -160,6 +177,8 @@ def macro_f_line_search(
     beta : float, default=1.0
     lower : float, default=-inf
         ``theta`` ranges over ``(lower, +inf)`` (weights use ``lower=0``).
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Weighted counts.
 
     Returns
     -------
@@ -179,13 +198,15 @@ def macro_f_line_search(
     in_k = fixed_in_k.copy()
     in_k[idx[start_in_k]] = True
     y_pred = np.where(in_k, k, other_arg)
-    tp0, k0, p = class_counts(y, y_pred, n_classes)
+    tp0, k0, p = class_counts(y, y_pred, n_classes, sample_weight)
 
     live = (theta > lower) & np.isfinite(theta)  # a breakpoint at +inf is never reached
     order = np.argsort(theta[live], kind="stable")
     events = idx[live][order]
     breaks = theta[live][order]
-    sign = np.where(rising[live][order], 1, -1)  # +1 joins k, -1 leaves k
+    sign = np.where(rising[live][order], 1.0, -1.0)  # +1 joins k, -1 leaves k
+    if sample_weight is not None:
+        sign = sign * sample_weight[events]
     n_events = events.size
 
     d_k = np.zeros((n_events + 1, n_classes))
@@ -247,22 +268,142 @@ def _line_search_inputs(scores, probabilities, weights, offsets, k, which):
     return slope, base, other_max, other_arg, offsets[k], -np.inf
 
 
-def _coordinate_ascent(probabilities, y, weights, offsets, beta, max_iter):
+#: The joint move on one class enumerates every cell of its (weight, offset) plane when
+#: the candidate weights (one per pair of samples) times the samples stay below this.
+EXACT_BUDGET = 4_000_000
+#: Otherwise it evaluates this many sampled weights,
+_SAMPLED_WEIGHTS = 32
+#: and only up to this many samples times classes; beyond, only line searches run.
+JOINT_LIMIT = 4_000
+#: Random restarts run up to this many samples times classes (small validation sets,
+#: where a local optimum is most often far from the best rule).
+RESTART_LIMIT = 4_000
+_CHUNK_ELEMENTS = 1 << 21
+
+
+def joint_move(probability, other_max, other_arg, y, k, n_classes, beta, sample_weight, rng):
+    """Best weight ``w >= 0`` and offset ``c`` of class ``k`` together, the others fixed.
+
+    Sample ``i`` is put in class ``k`` iff ``w p_i + c > m_i`` (``m_i`` its
+    best score among the other classes, reached by class ``other_arg[i]``),
+    i.e. iff ``d_i(w) = m_i - w p_i < c``: for one ``w`` the realisable sets
+    are the prefixes of the samples sorted by ``d(w)``, and that order
+    changes only at ``w = (m_i - m_j) / (p_i - p_j)``. One ``w`` inside each
+    interval between consecutive such values, with every prefix, covers
+    every rule of the two parameters (the sets at a breakpoint are also sets
+    of a neighbouring interval). Exact when ``n^3 / 2`` fits ``EXACT_BUDGET``;
+    beyond, a sample of the breakpoints is searched (``exact`` is False).
+
+    Returns
+    -------
+    w, c : float
+    score : float
+        Macro-F-beta of the move as counted here (the caller re-scores it).
+    exact : bool
+    """
+    n = probability.shape[0]
+    p, m = probability, other_max
+    exact = n * n * n / 2 <= EXACT_BUDGET
+    if exact:
+        i, j = np.triu_indices(n, 1)
+    else:
+        i = rng.integers(0, n, _SAMPLED_WEIGHTS * 4)
+        j = rng.integers(0, n, _SAMPLED_WEIGHTS * 4)
+    dp = p[i] - p[j]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        crit = (m[i] - m[j]) / dp
+    crit = np.unique(crit[(dp != 0) & np.isfinite(crit) & (crit > 0)])
+    if not exact and crit.size > _SAMPLED_WEIGHTS:
+        crit = crit[np.linspace(0, crit.size - 1, _SAMPLED_WEIGHTS).astype(np.int64)]
+    if crit.size:
+        candidates = np.concatenate(
+            ([crit[0] / 2.0], (crit[:-1] + crit[1:]) / 2.0, [crit[-1] * 2.0 + 1.0])
+        )
+    else:
+        candidates = np.array([1.0])
+    sw = np.ones(n) if sample_weight is None else sample_weight
+    onehot_y = np.zeros((n, n_classes))
+    onehot_y[np.arange(n), y] = sw
+    onehot_o = np.zeros((n, n_classes))
+    onehot_o[np.arange(n), other_arg] = sw
+    hit_o = onehot_o * (other_arg == y)[:, None]
+    positives = onehot_y.sum(axis=0)
+    k0 = onehot_o.sum(axis=0)  # everybody in its other class (c = -inf)
+    tp0 = hit_o.sum(axis=0)
+    b2 = beta * beta
+    best = (-np.inf, 1.0, -np.inf)
+    rows = max(1, _CHUNK_ELEMENTS // max(1, n * n_classes))
+    for start in range(0, candidates.size, rows):
+        w = candidates[start : start + rows]
+        d = m[None, :] - w[:, None] * p[None, :]
+        order = np.argsort(d, axis=1, kind="stable")
+        d_sorted = np.take_along_axis(d, order, axis=1)
+        # prefix counts, prefix length 0..n
+        leave_k = np.cumsum(onehot_o[order], axis=1)  # (rows, n, K): left their class
+        leave_tp = np.cumsum(hit_o[order], axis=1)
+        join_k = np.cumsum(sw[order], axis=1)
+        join_tp = np.cumsum(onehot_y[order, k], axis=1)
+        kk = k0[None, None, :] - leave_k
+        tt = tp0[None, None, :] - leave_tp
+        kk[..., k] += join_k
+        tt[..., k] += join_tp
+        with np.errstate(divide="ignore", invalid="ignore"):
+            denom = b2 * positives + kk
+            f = np.where(denom > 0, (1.0 + b2) * tt / np.where(denom > 0, denom, 1.0), 0.0)
+        score = f.mean(axis=2)  # (rows, n): prefix lengths 1..n
+        # a prefix is realisable only at the end of a group of equal d
+        split = np.ones_like(score, dtype=bool)
+        split[:, :-1] = d_sorted[:, 1:] > d_sorted[:, :-1]
+        score = np.where(split, score, -np.inf)
+        flat = int(np.argmax(score))
+        r, length = divmod(flat, n)
+        if score[r, length] > best[0]:
+            low = d_sorted[r, length]
+            high = d_sorted[r, length + 1] if length + 1 < n else low + max(1.0, abs(low))
+            best = (float(score[r, length]), float(w[r]), float(low + (high - low) / 2.0))
+    empty_denominator = b2 * positives + k0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f_empty = np.where(empty_denominator > 0, (1.0 + b2) * tp0 / empty_denominator, 0.0)
+    if f_empty.mean() > best[0]:
+        best = (float(f_empty.mean()), 1.0, -np.inf)
+    return best[1], best[2], best[0], exact
+
+
+def _local_search(probabilities, y, weights, offsets, beta, max_iter, sample_weight, rng):
+    """Line searches on each weight and offset and joint (weight, offset) moves per class.
+
+    Stops when a whole sweep improves nothing. Returns the rule, its
+    macro-F-beta, the sweeps done and whether every joint move was exact.
+    """
     n_classes = probabilities.shape[1]
     weights, offsets = weights.copy(), offsets.copy()
     y_pred = predict_class_weights(probabilities, weights, offsets)
-    current = _macro_f(y, y_pred, n_classes, beta)
-    n_iter = 0
+    current = _macro_f(y, y_pred, n_classes, beta, sample_weight)
+    n_iter, all_exact = 0, True
+    rows = np.arange(probabilities.shape[0])
+
+    def accept(k, new_w, new_c):
+        nonlocal current, y_pred
+        old = weights[k], offsets[k]
+        weights[k], offsets[k] = new_w, new_c
+        new_pred = predict_class_weights(probabilities, weights, offsets)
+        new = _macro_f(y, new_pred, n_classes, beta, sample_weight)
+        if new > current + _TOL:  # always, unless float rounding moved a sample
+            current, y_pred = new, new_pred
+            return True
+        weights[k], offsets[k] = old
+        return False
+
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is returned)
         improved = False
         for k in range(n_classes):
-            for which, params in (("weight", weights), ("offset", offsets)):
+            for which in ("weight", "offset"):
                 scores = probabilities * weights + offsets
                 slope, base, other_max, other_arg, theta0, lower = _line_search_inputs(
                     scores, probabilities, weights, offsets, k, which
                 )
                 search = macro_f_line_search(
-                    slope, base, other_max, other_arg, y, k, n_classes, beta, lower
+                    slope, base, other_max, other_arg, y, k, n_classes, beta, lower, sample_weight
                 )
                 best = search.scores.max()
                 if not best > current + _TOL:
@@ -271,16 +412,43 @@ def _coordinate_ascent(probabilities, y, weights, offsets, beta, max_iter):
                 distance = np.maximum(np.maximum(search.lows - theta0, theta0 - search.highs), 0.0)[
                     candidates
                 ]
-                params[k] = search.points[candidates[np.argmin(distance)]]
-                new_pred = predict_class_weights(probabilities, weights, offsets)
-                new = _macro_f(y, new_pred, n_classes, beta)
-                if new > current + _TOL:  # always, unless float rounding moved a sample
-                    current, y_pred, improved = new, new_pred, True
+                value = search.points[candidates[np.argmin(distance)]]
+                if which == "weight":
+                    improved |= accept(k, value, offsets[k])
                 else:
-                    params[k] = theta0
+                    improved |= accept(k, weights[k], value)
+            # the joint move: weight and offset of class k at once, exactly
+            if probabilities.size > JOINT_LIMIT:
+                all_exact = False
+                continue
+            scores = probabilities * weights + offsets
+            others = scores.copy()
+            others[:, k] = -np.inf
+            other_arg = np.argmax(others, axis=1)
+            w, c, score, exact = joint_move(
+                probabilities[:, k],
+                others[rows, other_arg],
+                other_arg,
+                y,
+                k,
+                n_classes,
+                beta,
+                sample_weight,
+                rng,
+            )
+            all_exact &= exact
+            if score > current + _TOL and np.isfinite(c):
+                improved |= accept(k, w, c)
         if not improved:
             break
-    return weights, offsets, current, n_iter
+    return weights, offsets, current, n_iter, all_exact
+
+
+def _random_start(probabilities, rng):
+    n_classes = probabilities.shape[1]
+    weights = np.exp(rng.normal(0.0, 1.0, n_classes))
+    spread = float(np.ptp(probabilities * weights, axis=0).max()) or 1.0
+    return weights, rng.normal(0.0, 0.5 * spread, n_classes)
 
 
 def _check_class_ids(y, n_samples, n_classes, name="y"):
@@ -314,18 +482,45 @@ def _check_class_ids(y, n_samples, n_classes, name="y"):
     return y
 
 
-def fit_class_weights(probabilities, y, beta: float = 1.0, max_iter: int = 100):
+def fit_class_weights(
+    probabilities,
+    y,
+    beta: float = 1.0,
+    max_iter: int = 100,
+    *,
+    sample_weight=None,
+    n_restarts: int = 8,
+    random_state=0,
+):
     """Fit weights and offsets for ``argmax_k (w_k p_ik + c_k)`` maximising macro-F-beta.
 
-    Starts from the linearised rule of the plain argmax predictions, then
-    sweeps exact line searches over every weight and offset until a whole
-    sweep improves nothing, so the result is a local optimum: no change of one
-    weight or one offset raises macro-F on this data. If the plain argmax
-    (all weights 1, offsets 0) scores higher than that local optimum, the
-    search is repeated from it and the better rule kept.
+    Weights are non-negative, offsets any real (or ``-inf``). The local
+    search alternates exact line searches on each weight and each offset with
+    an exact joint move of one class's weight and offset together
+    (:func:`joint_move`), until a whole sweep improves nothing. It starts from
+    the linearised rule of the plain argmax predictions, from the plain argmax
+    (all weights 1, offsets 0) and from ``n_restarts`` random rules, and keeps
+    the best.
 
-    Classes with no member in ``y`` get weight 0 and offset ``-inf``: they are
-    never predicted, like a label with no positive in
+    What is guaranteed, on the fitted data:
+
+    - two classes: the rule is the exact optimum over every ``w >= 0`` and
+      ``c`` when the joint move is exact (``n^3 / 2 <= EXACT_BUDGET``, about
+      ``n <= 200``): with two classes the rule is one threshold on
+      ``w_1 p_1 - w_0 p_0``, and the joint move enumerates every direction
+      (``exact`` is returned True); beyond, the directions are sampled;
+    - more classes: a local optimum for every single weight, single offset
+      and every (weight, offset) pair of one class; restarts make it escape
+      most local optima (``benchmarks/class_weights_search.py`` measures how
+      often a random search beats it), not a global guarantee.
+
+    The joint moves run up to ``JOINT_LIMIT`` and the random restarts up to
+    ``RESTART_LIMIT`` entries of ``probabilities`` (samples times classes);
+    larger data sets get the line searches from the two fixed starts only
+    (their local optima matter less there, and each sweep costs more).
+
+    Classes with no member (no weight) in ``y`` get weight 0 and offset
+    ``-inf``: they are never predicted, like a label with no positive in
     :class:`~f1opt.PerClassThreshold`. Their F is then ``zero_division`` in
     scikit-learn's ``labels=range(n_classes)`` convention, a constant, so the
     search maximises macro-F over the present classes.
@@ -338,7 +533,15 @@ def fit_class_weights(probabilities, y, beta: float = 1.0, max_iter: int = 100):
         Class ids ``0 .. n_classes - 1``.
     beta : float, default=1.0
     max_iter : int, default=100
-        Bound on the number of sweeps.
+        Bound on the number of sweeps of each local search.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Weighted counts (an integer weight acts as repeated rows).
+    n_restarts : int, default=8
+        Random starting rules besides the two fixed ones (0 for none); with
+        two classes they are skipped when the search is exact, and they run
+        only up to ``RESTART_LIMIT`` entries.
+    random_state : int or None, default=0
+        Seeds the random starts and the sampled weights of large joint moves.
 
     Returns
     -------
@@ -346,10 +549,14 @@ def fit_class_weights(probabilities, y, beta: float = 1.0, max_iter: int = 100):
     score : float
         Macro-F-beta over the present classes of the fitted rule on this data.
     n_iter : int
-        Sweeps done (the last one improved nothing unless ``max_iter`` stopped it).
+        Sweeps done, over all starts.
+    exact : bool
+        True when the result is the proven optimum (two classes, exact joint move).
     """
+    rng = np.random.default_rng(random_state)
     n_classes = probabilities.shape[1]
-    present = np.bincount(y, minlength=n_classes) > 0
+    counts = np.bincount(y, weights=sample_weight, minlength=n_classes)
+    present = counts > 0
     columns = np.flatnonzero(present)
     remap = np.full(n_classes, -1)
     remap[columns] = np.arange(columns.size)
@@ -357,29 +564,51 @@ def fit_class_weights(probabilities, y, beta: float = 1.0, max_iter: int = 100):
     offsets = np.full(n_classes, -np.inf)
     if columns.size == 1:  # one class present: predicting it everywhere is optimal
         weights[columns], offsets[columns] = 1.0, 0.0
-        return weights, offsets, 1.0, 0
+        return weights, offsets, 1.0, 0, True
     sub = np.ascontiguousarray(probabilities[:, columns], dtype=np.float64)
-    y_sub = remap[y]
-    w_sub, c_sub = linearised_rule(sub, y_sub, np.argmax(sub, axis=1), beta)
-    w_sub, c_sub, score, n_iter = _coordinate_ascent(sub, y_sub, w_sub, c_sub, beta, max_iter)
-    plain = _macro_f(y_sub, np.argmax(sub, axis=1), columns.size, beta)
-    if plain > score + _TOL:
-        ones, zeros = np.ones(columns.size), np.zeros(columns.size)
-        w2, c2, s2, n2 = _coordinate_ascent(sub, y_sub, ones, zeros, beta, max_iter)
-        w_sub, c_sub, score, n_iter = w2, c2, s2, n_iter + n2
+    y_sub = remap[y]  # -1 only on rows of zero weight, dropped next
+    sw = sample_weight
+    if sw is not None:  # zero-weight rows count for nothing
+        nonzero = sw > 0
+        sub, y_sub, sw = sub[nonzero], y_sub[nonzero], sw[nonzero]
+    starts = [
+        linearised_rule(sub, y_sub, np.argmax(sub, axis=1), beta, sw),
+        (np.ones(columns.size), np.zeros(columns.size)),
+    ]
+    best, n_iter_total = None, 0
+    n_restarts = int(n_restarts) if sub.size <= RESTART_LIMIT else 0
+    for index in range(2 + n_restarts):
+        if index >= len(starts):
+            if best is not None and best[3] and columns.size == 2:
+                break  # proven optimal: restarts cannot beat it
+            starts.append(_random_start(sub, rng))
+        w0, c0 = starts[index]
+        w, c, score, n_iter, exact = _local_search(sub, y_sub, w0, c0, beta, max_iter, sw, rng)
+        n_iter_total += n_iter
+        if best is None or score > best[2] + _TOL:
+            best = (w, c, score, exact and columns.size == 2)
+        elif exact and columns.size == 2:
+            best = best[:3] + (True,)
+    w_sub, c_sub, score, exact = best
     weights[columns] = w_sub
     offsets[columns] = c_sub
-    return weights, offsets, score, n_iter
+    return weights, offsets, score, n_iter_total, exact
 
 
 @_io.register_decider
 class ClassWeights(BaseDecider):
     """Multiclass decisions ``argmax_k (w_k p_k + c_k)`` tuned for macro-F-beta.
 
-    Weights and offsets are found by exact coordinate line searches on the
-    validation data (see :func:`fit_class_weights`), starting from the
-    linearisation of macro-F at the plain argmax; the fitted rule is a local
-    optimum (no single weight or offset change improves it on that data).
+    Weights (non-negative) and offsets are found on the validation data by
+    exact line searches on each parameter and exact joint moves of each
+    class's weight and offset (see :func:`fit_class_weights`), from the
+    linearisation of macro-F at the plain argmax, the plain argmax and
+    ``n_restarts`` random rules. With two classes the fitted rule is the
+    exact optimum over all weights and offsets on that data (up to about 200
+    rows, where the joint move enumerates every direction); with more classes
+    it is a local optimum that no single-parameter or single-class change
+    improves, and the restarts make a better rule of the same form rare
+    (``benchmarks/class_weights_search.py``: BENCHMARKS.md).
 
     Parameters
     ----------
@@ -389,6 +618,10 @@ class ClassWeights(BaseDecider):
         F of a class with neither members nor predictions, as in scikit-learn.
     max_iter : int, default=100
         Bound on the number of sweeps over all weights and offsets.
+    n_restarts : int, default=8
+        Random starting rules searched besides the two fixed ones.
+    random_state : int or None, default=0
+        Seeds the random starts: the same data gives the same rule.
 
     Attributes
     ----------
@@ -437,17 +670,19 @@ class ClassWeights(BaseDecider):
 
     _fitted_attributes = ("weights_", "offsets_", "best_score_", "n_iter_", "n_classes_")
 
-    def __init__(self, beta=1.0, zero_division=0.0, max_iter=100):
+    def __init__(self, beta=1.0, zero_division=0.0, max_iter=100, n_restarts=8, random_state=0):
         self.beta = beta
         self.zero_division = zero_division
         self.max_iter = max_iter
+        self.n_restarts = n_restarts
+        self.random_state = random_state
 
     @property
     def average_(self) -> str:
         """The average used ("macro")."""
         return "macro"
 
-    def fit(self, probabilities, y):
+    def fit(self, probabilities, y, sample_weight=None):
         """Fit weights and offsets on validation probabilities.
 
         Parameters
@@ -457,6 +692,9 @@ class ClassWeights(BaseDecider):
             column ``k`` belongs to class id ``k``.
         y : array-like of shape (n_samples,)
             Integer class ids ``0 .. n_classes - 1``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row: counts are weighted (an integer
+            weight gives the same rule as repeated rows).
 
         Returns
         -------
@@ -464,8 +702,19 @@ class ClassWeights(BaseDecider):
         """
         beta = check_beta(self.beta)
         check_zero_division(self.zero_division)
-        if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
-            raise ValueError(f"`max_iter` must be a positive integer, but got {self.max_iter!r}.")
+        for name, low in (("max_iter", 1), ("n_restarts", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"`{name}` must be an integer >= {low}, but got {value!r}.")
+        if self.random_state is not None and (
+            isinstance(self.random_state, bool)
+            or not isinstance(self.random_state, (int, np.integer))
+            or self.random_state < 0
+        ):
+            raise ValueError(
+                f"`random_state` must be None or a non-negative integer, but got "
+                f"{self.random_state!r}."
+            )
         probabilities = check_scores(probabilities, ndim=2, name="probabilities")
         n_samples, n_classes = probabilities.shape
         if n_classes < 2:
@@ -474,11 +723,18 @@ class ClassWeights(BaseDecider):
                 f"shape {probabilities.shape}."
             )
         y = _check_class_ids(y, n_samples, n_classes)
-        self.weights_, self.offsets_, _, self.n_iter_ = fit_class_weights(
-            probabilities, y, beta, int(self.max_iter)
+        sample_weight = check_sample_weight(sample_weight, n_samples)
+        self.weights_, self.offsets_, _, self.n_iter_, _ = fit_class_weights(
+            probabilities,
+            y,
+            beta,
+            int(self.max_iter),
+            sample_weight=sample_weight,
+            n_restarts=int(self.n_restarts),
+            random_state=self.random_state,
         )
         self.n_classes_ = n_classes
-        self.best_score_ = self.score(probabilities, y)
+        self.best_score_ = self.score(probabilities, y, sample_weight=sample_weight)
         return self
 
     def predict(self, probabilities):
@@ -502,7 +758,7 @@ class ClassWeights(BaseDecider):
             )
         return predict_class_weights(probabilities, self.weights_, self.offsets_)
 
-    def score(self, probabilities, y) -> float:
+    def score(self, probabilities, y, sample_weight=None) -> float:
         """Macro-F-beta of ``predict(probabilities)`` over all ``n_classes_`` classes.
 
         Parameters
@@ -510,6 +766,7 @@ class ClassWeights(BaseDecider):
         probabilities : array-like of shape (n_samples, n_classes)
         y : array-like of shape (n_samples,)
             Integer class ids.
+        sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
         -------
@@ -526,6 +783,7 @@ class ClassWeights(BaseDecider):
             beta=self.beta,
             average="macro",
             zero_division=self.zero_division,
+            sample_weight=sample_weight,
         )
 
     def _check_loaded(self):
