@@ -95,6 +95,9 @@ __all__ = [
     "joint_size_matrix",
     "topk_expected_fbeta",
     "batch_decision",
+    "multilabel_decision",
+    "BatchDecision",
+    "ecm_fbeta",
     "gfm",
     "gfm_independent",
 ]
@@ -1440,20 +1443,21 @@ def multilabel_decision(
 # ----------------------------------------------------------------------- calibration
 
 
-def _fit_calibrator(scores: np.ndarray, y: np.ndarray, method: str) -> dict:
+def _fit_calibrator(scores: np.ndarray, y: np.ndarray, method: str, sample_weight=None) -> dict:
     if method == "isotonic":
         from sklearn.isotonic import IsotonicRegression
 
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, y)
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+        iso.fit(scores, y, sample_weight=sample_weight)
         return {
             "x": np.asarray(iso.X_thresholds_, dtype=np.float64),
             "y": np.asarray(iso.y_thresholds_, dtype=np.float64),
         }
-    a, b = platt_sigmoid(scores, y)
+    a, b = platt_sigmoid(scores, y, sample_weight=sample_weight)
     return {"a": a, "b": b}
 
 
-def platt_sigmoid(scores, y) -> tuple[float, float]:
+def platt_sigmoid(scores, y, sample_weight=None) -> tuple[float, float]:
     """Platt's sigmoid calibration: ``P(y = 1 | s) = 1 / (1 + exp(a s + b))``.
 
     Maximum likelihood on Platt's smoothed targets ``(n_+ + 1) / (n_+ + 2)`` and
@@ -1463,6 +1467,9 @@ def platt_sigmoid(scores, y) -> tuple[float, float]:
     ----------
     scores : ndarray of shape (n_samples,)
     y : ndarray of shape (n_samples,), 0/1
+    sample_weight : ndarray of shape (n_samples,), optional
+        Weights of the samples in the likelihood; ``n_+`` and ``n_-`` become
+        weighted counts (integer weights give the fit of repeated samples).
 
     Returns
     -------
@@ -1478,15 +1485,18 @@ def platt_sigmoid(scores, y) -> tuple[float, float]:
 
     scores = np.asarray(scores, dtype=np.float64)
     y = np.asarray(y)
-    n_pos = float(np.count_nonzero(y))
-    n_neg = float(y.size - n_pos)
+    weight = np.ones(y.size) if sample_weight is None else np.asarray(sample_weight, float)
+    n_pos = float(weight[y > 0].sum())
+    n_neg = float(weight.sum() - n_pos)
     target = np.where(y > 0, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
 
     def loss_and_grad(ab):
         z = ab[0] * scores + ab[1]  # P = expit(-z)
-        # -log-likelihood: sum t log(1 + e^z) + (1 - t) log(1 + e^-z)
-        loss = np.sum(target * np.logaddexp(0.0, z) + (1.0 - target) * np.logaddexp(0.0, -z))
-        residual = target - expit(-z)  # d loss / d z
+        # -log-likelihood: sum w (t log(1 + e^z) + (1 - t) log(1 + e^-z))
+        loss = np.sum(
+            weight * (target * np.logaddexp(0.0, z) + (1.0 - target) * np.logaddexp(0.0, -z))
+        )
+        residual = weight * (target - expit(-z))  # d loss / d z
         return loss, np.array([residual @ scores, residual.sum()])
 
     prior = np.log((n_neg + 1.0) / (n_pos + 1.0))
@@ -1495,13 +1505,26 @@ def platt_sigmoid(scores, y) -> tuple[float, float]:
     return float(a), float(b)
 
 
+def _check_sample_weight(sample_weight, n: int):
+    if sample_weight is None:
+        return None
+    weight = np.asarray(sample_weight, dtype=np.float64)
+    if weight.shape != (n,):
+        raise ValueError(
+            f"`sample_weight` must have shape ({n},), one weight per row, but got {weight.shape}."
+        )
+    if not np.isfinite(weight).all() or (weight < 0).any():
+        raise ValueError("`sample_weight` must be finite and non-negative.")
+    return weight
+
+
 def _apply_calibrator(calibrator: dict, scores: np.ndarray) -> np.ndarray:
     if "x" in calibrator:
         return np.interp(scores, calibrator["x"], calibrator["y"])
     return expit(-(calibrator["a"] * scores + calibrator["b"]))
 
 
-_AVERAGES = ("binary", "samples")
+_AVERAGES = ("binary", "micro", "macro", "weighted", "samples")
 _CALIBRATIONS = (None, "isotonic", "sigmoid")
 
 
@@ -1513,23 +1536,44 @@ class ExpectedF1(BaseDecider):
     ----------
     beta : float, default=1.0
         Weight of recall in F-beta.
-    average : {"binary", "samples"}, default="binary"
+    average : {"binary", "micro", "macro", "weighted", "samples"}, default="binary"
         "binary": ``predict`` takes a batch of ``n`` probabilities and returns
         the prediction maximising the expected F-beta of that batch (a top-k
         set; exact while ``n <= 20 000`` and beyond when positives are rare,
         see ``EXACT_MAX_WORK``; the Taylor approximation otherwise).
+        "micro", "macro", "weighted": ``predict`` takes an ``(n, L)`` batch of
+        marginals (dense or scipy CSR) and maximises the expected F-beta of
+        that batch, see :func:`multilabel_decision`: micro and macro exact
+        under independence, weighted with the expected supports as weights
+        (``sum_j E[S_j F_j] / E[S]``, the random total support replaced by
+        its mean), or the F-beta of the expected confusion matrix with
+        ``objective="ecm"``.
         "samples": ``predict`` takes an ``(n, L)`` matrix and returns, for each
         row, the GFM decision maximising its expected F-beta (exact under
         label independence), or an ``(n, L, L)`` matrix
         ``P(y_l = 1, |y| = s)`` with ``p_empty`` for any joint distribution.
     calibration : {None, "isotonic", "sigmoid"}, default=None
         None: ``predict`` takes probabilities as they are and ``fit`` is
-        optional. Otherwise ``fit(scores, y)`` fits one scikit-learn
-        calibrator per label (isotonic regression, or Platt's sigmoid) and
-        ``predict`` takes raw scores.
+        optional. Otherwise ``fit(scores, y)`` fits one calibrator per label
+        (scikit-learn's isotonic regression, or Platt's sigmoid) and
+        ``predict`` takes raw scores. For sparse scores only the stored
+        entries are calibrated (fitted on them, applied to them): an unstored
+        entry stays probability 0.
     zero_division : float, default=0.0
         F when truth and prediction are both empty, as in scikit-learn; the
         expectations follow it.
+    k : int, default=0
+        Budget: exactly ``k`` labels per row (``budget="exactly"``; fewer in a
+        row with fewer non-zero probabilities, since a probability-0 label is
+        never predicted) or at most ``k`` (``budget="at_most"``); for
+        "binary", ``k`` positives in the batch. 0 means no budget.
+    budget : {"exactly", "at_most"}, default="exactly"
+    objective : {"auto", "exact", "ecm"}, default="auto"
+        For "micro", "macro" and "weighted": the exact expected F-beta, or the
+        F-beta of the expected confusion matrix (the ETU approximation of
+        xCOLUMNs); "auto" is exact except for macro and weighted with a
+        budget, which use the expected confusion matrix and block coordinate
+        ascent. Ignored for "binary" and "samples" (always exact).
 
     Attributes
     ----------
@@ -1544,16 +1588,19 @@ class ExpectedF1(BaseDecider):
     See Also
     --------
     expected_fbeta : the expected F-beta of a given prediction.
+    multilabel_decision : the kernel of the micro, macro and weighted batches.
     GlobalThreshold : a threshold learned from validation labels instead.
 
     Notes
     -----
-    With ``average="binary"`` the decision is about the batch as a whole: the
-    same probability may be predicted positive in one batch and negative in
-    another (the best k depends on every probability), so pass the whole batch
-    whose F-beta counts, not one sample at a time. With ``average="samples"``
-    every row is decided on its own, and a batch of rows gives exactly the
-    decisions of the rows one by one. Both assume the labels independent given
+    With ``average`` "binary", "micro", "macro" or "weighted" the decision is
+    about the batch as a whole: the same probability may be predicted positive
+    in one batch and negative in another (the best cut depends on every
+    probability), so pass the whole batch whose F-beta counts, not one sample
+    at a time; ``batch_dependent`` is True. With "samples" every row is decided
+    on its own (with or without a budget, which is per row), and a batch of
+    rows gives exactly the decisions of the rows one by one
+    (``batch_dependent`` is False). All assume the labels independent given
     the probabilities (except for the 3-D GFM matrix) and calibrated
     probabilities; fit a calibration on held-out scores when they are not.
 
@@ -1565,6 +1612,9 @@ class ExpectedF1(BaseDecider):
        F-measures: a tale of two approaches." ICML 2012.
     .. [3] K. Dembczynski, W. Waegeman, W. Cheng, E. Huellermeier. "An exact
        algorithm for F-measure maximization." NIPS 2011.
+    .. [4] E. Schultheis, M. Wydmuch, W. Kotlowski, R. Babbar, K. Dembczynski.
+       "Generalized test utilities for long-tail performance in extreme
+       multi-label classification." NeurIPS 2023.
 
     Examples
     --------
@@ -1574,15 +1624,39 @@ class ExpectedF1(BaseDecider):
     >>> decider = ExpectedF1(average="samples", zero_division=1.0)
     >>> decider.predict([[0.9, 0.5, 0.1], [0.05, 0.1, 0.02]]).tolist()
     [[1, 1, 0], [0, 0, 0]]
+    >>> ExpectedF1(average="macro", k=1).predict([[0.9, 0.8], [0.7, 0.1]]).tolist()
+    [[0, 1], [1, 0]]
     """
 
     _fitted_attributes = ("calibrators_", "average_", "n_labels_")
 
-    def __init__(self, beta=1.0, average="binary", calibration=None, zero_division=0.0):
+    def __init__(
+        self,
+        beta=1.0,
+        average="binary",
+        calibration=None,
+        zero_division=0.0,
+        k=0,
+        budget="exactly",
+        objective="auto",
+    ):
         self.beta = beta
         self.average = average
         self.calibration = calibration
         self.zero_division = zero_division
+        self.k = k
+        self.budget = budget
+        self.objective = objective
+
+    @property
+    def batch_dependent(self) -> bool:
+        """True when a row's decision depends on the other rows predicted with it.
+
+        True for "binary", "micro", "macro" and "weighted" (the batch's F is
+        maximised, with or without a budget); False for "samples", whose
+        decisions (and per-row budgets) are per row.
+        """
+        return self.average != "samples"
 
     def _check_params(self):
         beta = check_beta(self.beta)
@@ -1593,55 +1667,129 @@ class ExpectedF1(BaseDecider):
             raise ValueError(
                 f"`calibration` must be one of {_CALIBRATIONS}, but got {self.calibration!r}."
             )
+        _check_budget(self.k, self.budget)
+        if self.objective not in _OBJECTIVES:
+            raise ValueError(
+                f"`objective` must be one of {_OBJECTIVES}, but got {self.objective!r}."
+            )
+        if self.objective == "exact" and self.k and self.average in ("macro", "weighted"):
+            raise ValueError(
+                f"objective='exact' has no exact method for average={self.average!r} with a "
+                "budget (k > 0); use objective='ecm' (or 'auto'), the expected confusion matrix."
+            )
         return beta, zero_division
 
     def __sklearn_is_fitted__(self) -> bool:
         return self.calibration is None or hasattr(self, "calibrators_")
 
-    def fit(self, scores, y):
+    def fit(self, scores, y, sample_weight=None):
         """Fit the calibrators (one per label); without calibration only check shapes.
 
         Parameters
         ----------
         scores : array-like of shape (n_samples,) for "binary" or (n_samples, n_labels)
-        y : array-like of the same shape, 0/1
+            Dense, or a scipy sparse matrix (multilabel): each label's
+            calibrator is then fitted on its stored entries only.
+        y : array-like (or sparse matrix) of the same shape, 0/1
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights of the rows in the calibrators' fits
+            (isotonic regression and Platt's likelihood); integer weights give
+            the calibrators of repeated rows.
 
         Returns
         -------
         self : ExpectedF1
         """
         self._check_params()
-        multilabel = self.average == "samples"
+        multilabel = self.average != "binary"
+        if multilabel and (sparse.issparse(scores) or sparse.issparse(y)):
+            return self._fit_sparse(scores, y, sample_weight)
         scores, y = check_scores_and_labels(scores, y, multilabel=multilabel)
         scores = scores.astype(np.float64, copy=False)
+        weight = _check_sample_weight(sample_weight, scores.shape[0])
         if self.calibration is None:
             calibrators = []
         elif multilabel:
             calibrators = [
-                _fit_calibrator(scores[:, j], y[:, j], self.calibration)
+                _fit_calibrator(scores[:, j], y[:, j], self.calibration, weight)
                 for j in range(scores.shape[1])
             ]
         else:
-            calibrators = [_fit_calibrator(scores, y, self.calibration)]
+            calibrators = [_fit_calibrator(scores, y, self.calibration, weight)]
         self.calibrators_ = calibrators
         self.average_ = self.average
         self.n_labels_ = scores.shape[1] if multilabel else 0
         return self
 
-    def calibrate(self, scores) -> np.ndarray:
+    def _fit_sparse(self, scores, y, sample_weight):
+        if not sparse.issparse(scores):
+            raise ValueError("With sparse `y`, pass the scores as a sparse matrix too.")
+        entries_s = sparse.csc_array(scores)
+        n, n_labels = entries_s.shape
+        y = sparse.csc_array(y) if sparse.issparse(y) else check_indicator_labels(y, name="y")
+        if y.shape != (n, n_labels):
+            raise ValueError(
+                f"`scores` and `y` must have the same shape, but got {(n, n_labels)} and "
+                f"{y.shape}."
+            )
+        weight = _check_sample_weight(sample_weight, n)
+        calibrators = []
+        if self.calibration is not None:
+            entries_s.sort_indices()
+            for j in range(n_labels):
+                start, stop = entries_s.indptr[j], entries_s.indptr[j + 1]
+                rows = entries_s.indices[start:stop]
+                values = np.asarray(entries_s.data[start:stop], dtype=np.float64)
+                if not np.isfinite(values).all():
+                    raise ValueError("`scores` must be finite (no NaN or infinity).")
+                column = y[:, [j]].toarray().ravel() if sparse.issparse(y) else y[:, j]
+                labels = column[rows]
+                if rows.size == 0:
+                    calibrators.append(
+                        {"x": np.zeros(1), "y": np.zeros(1)}
+                        if self.calibration == "isotonic"
+                        else {"a": 0.0, "b": 0.0}
+                    )
+                    continue
+                w = None if weight is None else weight[rows]
+                calibrators.append(_fit_calibrator(values, labels, self.calibration, w))
+        self.calibrators_ = calibrators
+        self.average_ = self.average
+        self.n_labels_ = n_labels
+        return self
+
+    def calibrate(self, scores):
         """Probabilities from scores through the fitted calibrators (checked as-is without).
 
         Parameters
         ----------
-        scores : array-like of shape (n_samples,) or (n_samples, n_labels)
+        scores : array-like of shape (n_samples,) or (n_samples, n_labels), or sparse
+            A sparse matrix keeps its sparsity: only the stored entries are
+            calibrated.
 
         Returns
         -------
-        probabilities : ndarray of float64 of the same shape
+        probabilities : ndarray of float64 of the same shape (CSR for sparse input)
         """
         check_is_fitted(self)
         self._check_params()
-        ndim = 2 if self.average == "samples" else 1
+        ndim = 1 if self.average == "binary" else 2
+        if ndim == 2 and sparse.issparse(scores):
+            if hasattr(self, "n_labels_"):
+                _check_width(scores, self.n_labels_, type(self).__name__)
+            if self.calibration is None:
+                _entries(scores, name="scores")  # checks the stored values
+                return scores
+            csr = sparse.csr_array(scores, dtype=np.float64, copy=True)
+            csr.sum_duplicates()
+            if not np.isfinite(csr.data).all():
+                raise ValueError("`scores` must be finite (no NaN or infinity).")
+            data = np.empty_like(csr.data)
+            for j, c in enumerate(self.calibrators_):
+                at = csr.indices == j
+                data[at] = _apply_calibrator(c, csr.data[at])
+            csr.data = data
+            return csr if isinstance(scores, sparse.sparray) else sparse.csr_matrix(csr)
         if self.calibration is None:
             p = _check_probabilities(scores, ndim=ndim)
         else:
@@ -1659,11 +1807,17 @@ class ExpectedF1(BaseDecider):
     def predict(self, probabilities, p_empty=None):
         """The decisions maximising expected F-beta.
 
+        With ``average`` "binary", "micro", "macro" or "weighted" the decisions
+        depend on the whole batch passed (``batch_dependent`` is True): a row
+        may be decided differently in another batch, so pass exactly the batch
+        whose F-beta counts. With "samples" each row is decided on its own.
+
         Parameters
         ----------
         probabilities : array-like of shape (n_samples,), (n_samples, n_labels) or \
-(n_samples, n_labels, n_labels)
-            Probabilities (scores when a calibration is fitted). For
+(n_samples, n_labels, n_labels), or a scipy sparse matrix (n_samples, n_labels)
+            Probabilities (scores when a calibration is fitted). Sparse: an
+            unstored entry is probability 0 and never predicted. For
             ``average="samples"`` a 3-D array is the GFM matrix
             ``P(y_l = 1, |y| = s)`` (s = 1..L) of any joint distribution.
         p_empty : array-like of shape (n_samples,), optional
@@ -1672,6 +1826,7 @@ class ExpectedF1(BaseDecider):
         Returns
         -------
         y_pred : ndarray of int8 of shape (n_samples,) or (n_samples, n_labels)
+            A CSR matrix of int8 for sparse input.
         """
         beta, zero_division = self._check_params()
         if self.average == "samples" and np.ndim(probabilities) == 3:
@@ -1689,16 +1844,32 @@ class ExpectedF1(BaseDecider):
                     f"ExpectedF1 was fitted on {self.n_labels_} label columns, but the "
                     f"matrix has {matrix.shape[1]} labels."
                 )
-            return gfm(matrix, p_empty, beta, zero_division)[0]
+            return gfm(matrix, p_empty, beta, zero_division, k=self.k, budget=self.budget)[0]
         if p_empty is not None:
             raise ValueError("`p_empty` is only used with a 3-D GFM matrix (average='samples').")
         p = self.calibrate(probabilities)
         if self.average == "binary":
-            return batch_decision(p, beta, zero_division)[0]
-        return gfm_independent(p, beta, zero_division)[0]
+            return batch_decision(p, beta, zero_division, k=self.k, budget=self.budget)[0]
+        objective = "auto" if self.average == "samples" else self.objective
+        return multilabel_decision(
+            p,
+            beta,
+            self.average,
+            k=self.k,
+            budget=self.budget,
+            objective=objective,
+            zero_division=zero_division,
+        ).prediction
 
-    def score(self, scores, y) -> float:
-        """F-beta of ``predict(scores)`` against ``y`` ("binary": of the batch; "samples").
+    def score(self, scores, y, sample_weight=None) -> float:
+        """F-beta of ``predict(scores)`` against ``y``, with the decider's average.
+
+        Parameters
+        ----------
+        scores : array-like or sparse matrix, as for ``predict``
+        y : array-like of the same shape, 0/1
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the rows in the score (the decisions stay unweighted).
 
         Returns
         -------
@@ -1707,8 +1878,26 @@ class ExpectedF1(BaseDecider):
         """
         check_is_fitted(self)
         beta, zero_division = self._check_params()
-        return fbeta_score(
-            y, self.predict(scores), beta=beta, average=self.average, zero_division=zero_division
+        prediction = self.predict(scores)
+        if sparse.issparse(prediction):
+            prediction = prediction.toarray()
+        if sparse.issparse(y):
+            y = y.toarray()
+        if sample_weight is None:
+            return fbeta_score(
+                y, prediction, beta=beta, average=self.average, zero_division=zero_division
+            )
+        from sklearn.metrics import fbeta_score as sk_fbeta_score
+
+        return float(
+            sk_fbeta_score(
+                np.asarray(y),
+                prediction,
+                beta=beta,
+                average=self.average,
+                zero_division=zero_division,
+                sample_weight=_check_sample_weight(sample_weight, prediction.shape[0]),
+            )
         )
 
     def save(self, path):
