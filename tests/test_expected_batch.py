@@ -387,9 +387,7 @@ def test_batch_dependence_is_real():
     together = macro.predict(np.vstack([P, others]))[:1]
     assert not np.array_equal(alone, together)
     samples = ExpectedF1(average="samples", k=1)
-    np.testing.assert_array_equal(
-        samples.predict(P), samples.predict(np.vstack([P, others]))[:1]
-    )
+    np.testing.assert_array_equal(samples.predict(P), samples.predict(np.vstack([P, others]))[:1])
 
 
 @pytest.mark.parametrize("average", ["micro", "macro", "weighted", "samples"])
@@ -424,7 +422,9 @@ def test_score_equals_sklearn_with_and_without_sample_weight():
         decider = ExpectedF1(average=average, k=2)
         prediction = decider.predict(P)
         for w in (None, weight):
-            expected = sk_fbeta_score(y, prediction, beta=1.0, average=average, sample_weight=w)
+            expected = sk_fbeta_score(
+                y, prediction, beta=1.0, average=average, sample_weight=w, zero_division=0.0
+            )
             assert decider.score(P, y, sample_weight=w) == pytest.approx(expected, abs=1e-12)
 
 
@@ -472,3 +472,19 @@ def test_fit_sample_weight_equals_repeated_rows(calibration, average):
 def test_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("budget", ["exactly", "at_most"])
+def test_compiled_and_numpy_block_coordinate_ascent_agree(budget, monkeypatch):
+    import f1opt.expected as expected
+
+    rng = np.random.default_rng(31)
+    P = rng.random((150, 9)) ** 3
+    results = []
+    for use in (True, False):
+        monkeypatch.setattr(expected, "USE_NUMBA", use)
+        results.append(multilabel_decision(P, average="weighted", k=2, budget=budget))
+    np.testing.assert_array_equal(results[0].prediction, results[1].prediction)
+    assert results[0].objective == pytest.approx(results[1].objective, abs=1e-12)
+    assert results[0].n_iter == results[1].n_iter
+    assert results[0].objective <= results[0].bound

@@ -975,7 +975,7 @@ def _picked_entries(entries: _Entries, prediction) -> tuple[np.ndarray, np.ndarr
         coo.sum_duplicates()
         on = coo.data != 0
         p_row, p_col = coo.row[on].astype(np.int64), coo.col[on].astype(np.int64)
-        if np.any((coo.data[on] != 1)):
+        if np.any(coo.data[on] != 1):
             raise ValueError("`prediction` must hold 0/1 values only.")
     else:
         prediction = check_indicator_labels(prediction, name="prediction")
@@ -1129,7 +1129,7 @@ def _within_rank(groups_sorted: np.ndarray, n_groups: int) -> np.ndarray:
     return np.arange(groups_sorted.size) - np.repeat(starts, sizes)
 
 
-def _micro_decision(entries, b2, beta, k, budget, objective, zero_division, max_iter):
+def _micro_decision(entries, b2, beta, k, budget, objective, zero_division, max_iter, evaluate):
     n, n_labels = entries.shape
     val = entries.val
     picked = np.zeros(val.size, dtype=bool)
@@ -1154,6 +1154,9 @@ def _micro_decision(entries, b2, beta, k, budget, objective, zero_division, max_
             rest[pool] = False
             order = np.concatenate([pool, np.flatnonzero(rest)])
             n_pool = pool.size
+        if k > 0 and budget == "exactly" and not evaluate:
+            picked[pool] = True  # the decision needs no expectation
+            return picked, np.nan, np.nan, 1, "exact"
         method = _auto_method(val) if val.size else "exact"
         expected = _topk_expected_sorted(val[order], b2, zero_division, method)
         if k > 0 and budget == "exactly":
@@ -1186,9 +1189,7 @@ def _micro_decision(entries, b2, beta, k, budget, objective, zero_division, max_
         has = chosen >= 0
         last[has] = chosen[has] - starts[has]
         picked[order[rank <= np.repeat(last, sizes)]] = True
-    value = float(
-        fbeta_from_counts(val[picked].sum(), picked.sum(), total_p, beta, zero_division)
-    )
+    value = float(fbeta_from_counts(val[picked].sum(), picked.sum(), total_p, beta, zero_division))
     return picked, value, value, n_iter, "ecm-dinkelbach"
 
 
@@ -1264,32 +1265,53 @@ def _label_ecm_decision(entries, b2, beta, average, k, budget, zero_division, ma
     first = _within_rank(row[by_row], n) < k
     if budget == "at_most":
         first &= linear[by_row] > 0
-    x = np.zeros(val.size, dtype=bool)
-    x[by_row[first]] = True
+    x = np.zeros(val.size)
+    x[by_row[first]] = 1.0
     A = np.bincount(col, weights=val * x, minlength=n_labels)
-    K = np.bincount(col, weights=x.astype(np.float64), minlength=n_labels)
+    K = np.bincount(col, weights=x, minlength=n_labels)
     row_sizes, row_starts = _segments(row, n)
     active = np.flatnonzero(row_sizes)
+    kernels = _numba_kernels()
+    passes = _bca_passes if kernels is None else kernels.bca_passes
+    n_iter = passes(
+        row_starts,
+        row_sizes,
+        active,
+        col,
+        val,
+        x,
+        A,
+        K,
+        P,
+        w,
+        b2,
+        k,
+        budget == "at_most",
+        max_iter,
+        tol,
+    )
+    x = x > 0
+    return x, value_of(x), bound, n_iter, "ecm-bca"
+
+
+def _bca_passes(starts, sizes, active, col, val, x, A, K, P, w, b2, k, at_most, max_iter, tol):
+    """The numpy version of :func:`f1opt._expected_numba.bca_passes` (same steps)."""
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007
         changed = False
         for i in active:
-            s, e = row_starts[i], row_starts[i] + row_sizes[i]
+            s, e = starts[i], starts[i] + sizes[i]
             c, v, old = col[s:e], val[s:e], x[s:e]
             A_c = A[c] - v * old
             K_c = K[c] - old
             P_c = P[c]
             gain = w[c] * (_fb(A_c + v, K_c + 1.0, P_c, b2) - _fb(A_c, K_c, P_c, b2))
             m = e - s
-            if k < m:
-                top = np.argpartition(-gain, k - 1)[:k]
-                new = np.zeros(m, dtype=bool)
-                new[top] = True
-            else:
-                new = np.ones(m, dtype=bool)
-            if budget == "at_most":
-                new &= gain > 0
-            improvement = gain[new].sum() - gain[old].sum()
+            new = np.zeros(m)
+            new[np.argsort(-gain, kind="stable")[: min(k, m)]] = 1.0
+            if at_most:
+                new[gain <= 0] = 0.0
+            improvement = gain @ new - gain @ old
             if improvement > tol * (np.abs(gain).sum() + 1e-300):
                 A[c] = A_c + v * new
                 K[c] = K_c + new
@@ -1297,7 +1319,26 @@ def _label_ecm_decision(entries, b2, beta, average, k, budget, zero_division, ma
                 changed = True
         if not changed:
             break
-    return x, value_of(x), bound, n_iter, "ecm-bca"
+    return n_iter
+
+
+USE_NUMBA = True  # set False to run the numpy block coordinate ascent
+_numba_module = None
+
+
+def _numba_kernels():
+    """The compiled block coordinate ascent, or None when numba is unavailable or disabled."""
+    global _numba_module, USE_NUMBA
+    if not USE_NUMBA:
+        return None
+    if _numba_module is None:
+        try:
+            from . import _expected_numba
+        except Exception:  # numba missing or broken: the numpy version takes the same steps
+            USE_NUMBA = False
+            return None
+        _numba_module = _expected_numba
+    return _numba_module
 
 
 def _samples_decision(entries, probabilities, b2, k, budget, zero_division):
@@ -1330,6 +1371,7 @@ def multilabel_decision(
     zero_division: float = 0.0,
     max_iter: int = 100,
     tol: float = 1e-12,
+    evaluate: bool = True,
 ) -> BatchDecision:
     """The prediction of a multilabel batch that maximises its expected F-beta.
 
@@ -1361,6 +1403,10 @@ def multilabel_decision(
     tol : float, default=1e-12
         A row's new labels replace the old ones in block coordinate ascent
         only when they gain more than ``tol`` times the row's total gain.
+    evaluate : bool, default=True
+        False skips computing ``objective`` and ``bound`` (NaN) where the
+        decision does not need them (micro with exactly ``k`` per row: each
+        row's top ``k``).
 
     Returns
     -------
@@ -1429,7 +1475,9 @@ def multilabel_decision(
         picked, value = _samples_decision(entries, probabilities, b2, k, budget, zero_division)
         result = (picked, value, value, 1, "exact")
     elif average == "micro":
-        result = _micro_decision(entries, b2, beta, k, budget, objective, zero_division, max_iter)
+        result = _micro_decision(
+            entries, b2, beta, k, budget, objective, zero_division, max_iter, evaluate
+        )
     elif objective == "exact":
         result = _label_exact_decision(entries, b2, average, zero_division)
     else:
@@ -1729,8 +1777,7 @@ class ExpectedF1(BaseDecider):
         y = sparse.csc_array(y) if sparse.issparse(y) else check_indicator_labels(y, name="y")
         if y.shape != (n, n_labels):
             raise ValueError(
-                f"`scores` and `y` must have the same shape, but got {(n, n_labels)} and "
-                f"{y.shape}."
+                f"`scores` and `y` must have the same shape, but got {(n, n_labels)} and {y.shape}."
             )
         weight = _check_sample_weight(sample_weight, n)
         calibrators = []
@@ -1859,6 +1906,7 @@ class ExpectedF1(BaseDecider):
             budget=self.budget,
             objective=objective,
             zero_division=zero_division,
+            evaluate=False,
         ).prediction
 
     def score(self, scores, y, sample_weight=None) -> float:
