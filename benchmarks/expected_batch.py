@@ -140,7 +140,7 @@ def run(name, args, rows):
 
 
 HEADER = (
-    "| set | n test | L | F1 | k | ECM objective: f1opt ecm / xCOLUMNs | "
+    "| set | n test | L | F1 | k | ECM objective: f1opt ecm / xCOLUMNs | difference | "
     "exact E[F1]: f1opt auto / f1opt ecm / xCOLUMNs | test F1: f1opt auto / f1opt ecm / "
     "xCOLUMNs | seconds: f1opt auto / f1opt ecm / xCOLUMNs |"
 )
@@ -154,6 +154,8 @@ def fmt(cells, method, i, spec):
 def print_row(row, flush=False):
     name, n, n_labels, average, k, c = row
     ecm = f"{fmt(c, 'f1opt ecm', 0, '.5f')} / {fmt(c, 'xCOLUMNs', 0, '.5f')}"
+    x = c.get("xCOLUMNs")
+    ecm += " | n/a" if x is None else f" | {c['f1opt ecm'][0] - x[0]:+.1e}"
     exact = " / ".join(fmt(c, m, 1, ".5f") for m in ("f1opt auto", "f1opt ecm", "xCOLUMNs"))
     test = " / ".join(fmt(c, m, 2, ".4f") for m in ("f1opt auto", "f1opt ecm", "xCOLUMNs"))
     secs = " / ".join(fmt(c, m, 3, ".3f") for m in ("f1opt auto", "f1opt ecm", "xCOLUMNs"))
@@ -172,7 +174,7 @@ def main(argv=None):
     limit_threads(args.threads)
     started = time.perf_counter()
     print(HEADER)
-    print("|---" * 9 + "|")
+    print("|---" * 10 + "|")
     rows = []
     for name in args.sets.split(","):
         run(name, args, rows)

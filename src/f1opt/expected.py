@@ -17,6 +17,24 @@ that maximises the expected F-beta follows from the probabilities alone.
   matrix follows from the marginals by a Poisson-binomial recursion and GFM
   reduces to a top-k set by marginal (:func:`gfm_independent`); models that
   estimate the matrix themselves use :func:`gfm`.
+* **Multilabel batch (``average="micro" | "macro" | "weighted"``)**, see
+  :func:`multilabel_decision`. Under independence E[macro F] is the mean of
+  one binary batch expectation per label (exact, a top set per label), and
+  E[micro F] the batch expectation of all entries pooled (exact, one top set).
+  "weighted" maximises ``sum_j E[S_j F_j] / E[S]`` (the random total support
+  ``S`` replaced by its mean; exact per label). ``objective="ecm"`` maximises
+  instead the F of the *expected confusion matrix* (xCOLUMNs' ETU objective):
+  micro by Dinkelbach's method (global optimum), macro and weighted by a scan
+  per label (global optimum).
+* **Budgets (``k`` labels per row, exactly or at most).** samples: GFM over
+  the allowed sizes (exact); binary: the allowed batch sizes (exact); micro:
+  exact (exactly k: each row's top k; at most k: the prefixes of the greedy
+  order of that partition matroid, which dominate every feasible set of each
+  size); macro and weighted: the expected confusion matrix by block
+  coordinate ascent over rows with exact steps, from the linearisation of
+  the unbudgeted optimum, with that optimum as an upper bound (the certificate
+  of the gap). A probability-0 label (an unstored entry of a sparse matrix)
+  is never predicted, so "exactly k" means ``min(k, non-zero labels)``.
 
 How the exact expectation is computed
 -------------------------------------
