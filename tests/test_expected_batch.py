@@ -488,3 +488,14 @@ def test_compiled_and_numpy_block_coordinate_ascent_agree(budget, monkeypatch):
     assert results[0].objective == pytest.approx(results[1].objective, abs=1e-12)
     assert results[0].n_iter == results[1].n_iter
     assert results[0].objective <= results[0].bound
+
+
+@pytest.mark.parametrize("matrix", [np.zeros((3, 4)), sparse.csr_matrix((3, 4))])
+@pytest.mark.parametrize("average", ["micro", "macro", "weighted", "samples"])
+@pytest.mark.parametrize(("k", "budget"), CASES[:3])
+def test_all_zero_probabilities_predict_nothing(matrix, average, k, budget):
+    result = multilabel_decision(matrix, average=average, k=k, budget=budget, zero_division=1.0)
+    prediction = result.prediction
+    prediction = prediction.toarray() if sparse.issparse(prediction) else prediction
+    assert prediction.sum() == 0
+    assert result.objective == 1.0  # every truth is empty: F = zero_division
