@@ -350,6 +350,8 @@ def test_sparse_calibration_keeps_sparsity():
         assert calibrated.nnz == S.nnz
         dense = calibrated.toarray()
         assert (dense[scores == 0] == 0).all()
+        stored = scores != 0  # the same calibrators as for dense scores, on the stored entries
+        np.testing.assert_array_equal(dense[stored], decider.calibrate(scores)[stored])
         prediction = decider.predict(S)
         assert sparse.issparse(prediction)
         assert (prediction.toarray()[scores == 0] == 0).all()

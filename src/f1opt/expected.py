@@ -1850,8 +1850,10 @@ class ExpectedF1(BaseDecider):
             if not np.isfinite(csr.data).all():
                 raise ValueError("`scores` must be finite (no NaN or infinity).")
             data = np.empty_like(csr.data)
+            order = np.argsort(csr.indices, kind="stable")  # the entries label by label
+            sizes, starts = _segments(csr.indices[order].astype(np.int64), csr.shape[1])
             for j, c in enumerate(self.calibrators_):
-                at = csr.indices == j
+                at = order[starts[j] : starts[j] + sizes[j]]
                 data[at] = _apply_calibrator(c, csr.data[at])
             csr.data = data
             return csr if isinstance(scores, sparse.sparray) else sparse.csr_matrix(csr)
