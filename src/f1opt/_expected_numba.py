@@ -82,3 +82,35 @@ def bca_passes(starts, sizes, active, col, val, x, A, K, P, w, b2, k, at_most, m
         if not changed:
             break
     return n_iter
+
+
+@numba.njit(cache=True, nogil=True)
+def row_top(starts, sizes, score, k, positive_only):  # pragma: no cover - compiled
+    """0/1 choice of each row's ``k`` largest scores (first index on ties).
+
+    With ``positive_only`` a score must also be positive. The rows are the
+    contiguous segments ``starts[i] .. starts[i] + sizes[i]``.
+    """
+    x = np.zeros(score.size)
+    for i in range(starts.size):
+        s = starts[i]
+        m = sizes[i]
+        if m <= k:
+            for t in range(m):
+                x[s + t] = 1.0
+        elif k <= 16:
+            for _ in range(k):
+                best = -1
+                for t in range(m):
+                    if x[s + t] == 0.0 and (best < 0 or score[s + t] > score[s + best]):
+                        best = t
+                x[s + best] = 1.0
+        else:
+            order = np.argsort(-score[s : s + m], kind="mergesort")
+            for r in range(k):
+                x[s + order[r]] = 1.0
+        if positive_only:
+            for t in range(m):
+                if score[s + t] <= 0.0:
+                    x[s + t] = 0.0
+    return x

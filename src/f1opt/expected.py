@@ -1019,6 +1019,27 @@ def _segments(groups: np.ndarray, n_groups: int):
     return sizes, starts
 
 
+def _grouped_desc_order(groups: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Entry order by group (ascending), then value (descending), then entry index.
+
+    The same order as ``np.lexsort((-values, groups))``, faster: a stable integer
+    sort by group, then one row-wise sort of the groups padded to the longest
+    (when that padding costs at most twice the entries; the lexsort otherwise).
+    """
+    sizes = np.bincount(groups, minlength=n_groups)
+    longest = int(sizes.max()) if groups.size else 0
+    if n_groups * longest > 2 * groups.size + 4096:
+        return np.lexsort((-values, groups))
+    by_group = np.argsort(groups, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    rank = np.arange(groups.size) - np.repeat(starts, sizes)
+    padded = np.full((n_groups, longest), np.inf)
+    padded[groups[by_group], rank] = -values[by_group]
+    within = np.argsort(padded, axis=1, kind="stable")  # padding (+inf) sorts last
+    keep = np.arange(longest)[None, :] < sizes[:, None]
+    return by_group[(starts[:, None] + within)[keep]]
+
+
 def _segment_cumsum(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """Running sum of ``values`` inside each contiguous segment of the given sizes."""
     running = np.cumsum(values)
@@ -1152,7 +1173,7 @@ def _micro_decision(entries, b2, beta, k, budget, objective, zero_division, max_
     val = entries.val
     picked = np.zeros(val.size, dtype=bool)
     if k > 0:
-        by_row = np.lexsort((-val, entries.row))  # each row's entries, largest first
+        by_row = _grouped_desc_order(entries.row, val, n)  # each row's entries, largest first
         rank = _within_rank(entries.row[by_row], n)
         pool = by_row[rank < k]  # each row's top k
     if objective == "exact":
@@ -1196,7 +1217,7 @@ def _micro_decision(entries, b2, beta, k, budget, objective, zero_division, max_
         else:  # candidates: each row's top-K sets, K <= k
             groups = entries.row
             n_groups = n
-        order = np.lexsort((-val, groups))
+        order = _grouped_desc_order(groups, val, n_groups)
         if k > 0:
             order = order[_within_rank(groups[order], n_groups) < k]
         sizes, starts = _segments(groups[order], n_groups)
@@ -1215,7 +1236,7 @@ def _label_exact_decision(entries, b2, average, zero_division):
     """Exact per-label batch decisions: E[F_j] (macro) or E[S_j F_j] (weighted)."""
     n, n_labels = entries.shape
     weighted = average == "weighted"
-    order = np.lexsort((-entries.val, entries.col))
+    order = _grouped_desc_order(entries.col, entries.val, n_labels)
     sizes, starts = _segments(entries.col[order], n_labels)
     val = entries.val[order]
     picked = np.zeros(val.size, dtype=bool)
@@ -1254,7 +1275,7 @@ def _label_ecm_decision(entries, b2, beta, average, k, budget, zero_division, ma
     P = np.bincount(col, weights=val, minlength=n_labels)
     w = _label_weights(entries, average, P)
     # per-label scan over top sets: the unbudgeted optimum (and the bound)
-    order = np.lexsort((-val, col))
+    order = _grouped_desc_order(col, val, n_labels)
     sizes, starts = _segments(col[order], n_labels)
     A_scan = _segment_cumsum(val[order], sizes)
     rank = _within_rank(col[order], n_labels)
@@ -1279,17 +1300,20 @@ def _label_ecm_decision(entries, b2, beta, average, k, budget, zero_division, ma
         f_star = np.where(P > 0, _fb(A_star, K_star, P, b2), 0.0)
         slope = np.where(P > 0, w * (1.0 + b2) / (b2 * P + K_star), 0.0)
     linear = slope[col] * (val - f_star[col] / (1.0 + b2))
-    by_row = np.lexsort((-linear, row))
-    first = _within_rank(row[by_row], n) < k
-    if budget == "at_most":
-        first &= linear[by_row] > 0
-    x = np.zeros(val.size)
-    x[by_row[first]] = 1.0
+    row_sizes, row_starts = _segments(row, n)
+    kernels = _numba_kernels()
+    if kernels is None:
+        by_row = _grouped_desc_order(row, linear, n)
+        first = _within_rank(row[by_row], n) < k
+        if budget == "at_most":
+            first &= linear[by_row] > 0
+        x = np.zeros(val.size)
+        x[by_row[first]] = 1.0
+    else:
+        x = kernels.row_top(row_starts, row_sizes, linear, k, budget == "at_most")
     A = np.bincount(col, weights=val * x, minlength=n_labels)
     K = np.bincount(col, weights=x, minlength=n_labels)
-    row_sizes, row_starts = _segments(row, n)
     active = np.flatnonzero(row_sizes)
-    kernels = _numba_kernels()
     passes = _bca_passes if kernels is None else kernels.bca_passes
     n_iter = passes(
         row_starts,
