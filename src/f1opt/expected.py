@@ -1040,6 +1040,15 @@ def _grouped_desc_order(groups: np.ndarray, values: np.ndarray, n_groups: int) -
     return by_group[(starts[:, None] + within)[keep]]
 
 
+def _column_order(entries: _Entries) -> np.ndarray:
+    """Entries label by label, largest probability first (ties: row order)."""
+    n, n_labels = entries.shape
+    if entries.val.size == n * n_labels:  # every entry stored: sort the columns in place
+        within = np.argsort(-entries.val.reshape(n, n_labels).T, axis=1, kind="stable")
+        return (within * n_labels + np.arange(n_labels)[:, None]).ravel()
+    return _grouped_desc_order(entries.col, entries.val, n_labels)
+
+
 def _segment_cumsum(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """Running sum of ``values`` inside each contiguous segment of the given sizes."""
     running = np.cumsum(values)
@@ -1236,7 +1245,7 @@ def _label_exact_decision(entries, b2, average, zero_division):
     """Exact per-label batch decisions: E[F_j] (macro) or E[S_j F_j] (weighted)."""
     n, n_labels = entries.shape
     weighted = average == "weighted"
-    order = _grouped_desc_order(entries.col, entries.val, n_labels)
+    order = _column_order(entries)
     sizes, starts = _segments(entries.col[order], n_labels)
     val = entries.val[order]
     picked = np.zeros(val.size, dtype=bool)
@@ -1275,7 +1284,7 @@ def _label_ecm_decision(entries, b2, beta, average, k, budget, zero_division, ma
     P = np.bincount(col, weights=val, minlength=n_labels)
     w = _label_weights(entries, average, P)
     # per-label scan over top sets: the unbudgeted optimum (and the bound)
-    order = _grouped_desc_order(col, val, n_labels)
+    order = _column_order(entries)
     sizes, starts = _segments(col[order], n_labels)
     A_scan = _segment_cumsum(val[order], sizes)
     rank = _within_rank(col[order], n_labels)
