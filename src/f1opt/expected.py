@@ -1500,7 +1500,7 @@ def multilabel_decision(
     >>> from f1opt.expected import multilabel_decision
     >>> result = multilabel_decision([[0.9, 0.2], [0.6, 0.7], [0.3, 0.1]], average="micro")
     >>> result.prediction.tolist(), result.method
-    ([[1, 0], [1, 1], [1, 0]], 'exact')
+    ([[1, 0], [1, 1], [0, 0]], 'exact')
     """
     beta = check_beta(beta)
     zero_division = check_zero_division(zero_division)
