@@ -420,7 +420,7 @@ def test_malformed_file_is_a_clear_error(tmp_path):
         (lambda: ExpectedF1().predict([[0.2, 0.3]]), "must be 1-D"),
         (lambda: ExpectedF1(average="samples").predict([0.2, 0.3]), "must be 2-D"),
         (lambda: ExpectedF1().predict([]), "empty"),
-        (lambda: ExpectedF1(average="micro").predict([0.2]), "`average` must be one of"),
+        (lambda: ExpectedF1(average="fancy").predict([0.2]), "`average` must be one of"),
         (lambda: ExpectedF1(calibration="beta").predict([0.2]), "`calibration` must be"),
         (lambda: ExpectedF1(beta=0).predict([0.2]), "`beta`"),
         (lambda: ExpectedF1(zero_division=2).predict([0.2]), "`zero_division`"),
