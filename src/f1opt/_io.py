@@ -214,16 +214,11 @@ def load(path):
         raise ValueError(f"{str(path)!r} is a malformed {name} file: {exc}") from None
 
 
-_DECIDER_MODULES = ("expected", "weights", "estimator", "stretch")
-
-
 def _load_optional_registrations():
-    """Import the modules whose deciders register on import (``stretch`` needs torch)."""
-    import importlib
+    """Import the modules of the method table, whose deciders register on import."""
+    from .methods import import_decider_modules
 
-    for module in _DECIDER_MODULES:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(f"{__package__}.{module}")
+    import_decider_modules()
 
 
 def _version() -> str:
