@@ -25,6 +25,7 @@ whose decisions depend on the batch are never chosen.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 from dataclasses import dataclass, field
@@ -252,7 +253,12 @@ class Candidate:
         )
 
 
-def _expand(method, target, average, response, objective):
+def _expand(method, target, average, response, objective, expand=True):
+    if not expand:
+        options = (
+            {"objective": objective} if method == "global" and objective == "fold_mean" else {}
+        )
+        return [Candidate(method, method, options)]
     if method == "expected" and target == "multilabel" and average == "samples":
         calibrations = [None, "isotonic", "sigmoid"]
         if response != "predict_proba":  # decision-function scores need a calibration
@@ -268,7 +274,7 @@ def _expand(method, target, average, response, objective):
 
 
 def candidates_for(
-    target, average, *, methods="auto", response="predict_proba", objective="pooled"
+    target, average, *, methods="auto", response="predict_proba", objective="pooled", expand=True
 ) -> list[Candidate]:
     """The candidates of a comparison, the default decision first.
 
@@ -284,6 +290,10 @@ def candidates_for(
     objective : {"pooled", "fold_mean", "both"}, default="pooled"
         The objective of binary "global": the threshold maximising the pooled
         F-beta, or the mean of the per-fold F-beta, or both as two candidates.
+    expand : bool, default=True
+        Try the variants of a method as separate candidates (the calibrations
+        of "expected" for samples-F, both objectives with ``objective="both"``);
+        False keeps one candidate per method.
 
     Returns
     -------
@@ -307,7 +317,7 @@ def candidates_for(
             raise ValueError(
                 f"method {name!r} does not fit {target} targets with average={average!r}: {reason}."
             )
-        out.extend(_expand(name, target, average, response, objective))
+        out.extend(_expand(name, target, average, response, objective, expand))
     return out
 
 
@@ -549,6 +559,11 @@ def _fit(candidate, decider, scores, y, sample_weight, fold_ids, beta):
         decider.n_labels_ = 0
         return decider
     if sample_weight is not None:
+        if "sample_weight" not in inspect.signature(decider.fit).parameters:
+            raise NotImplementedError(
+                f"{type(decider).__name__}.fit does not take sample_weight in this version "
+                "of f1opt"
+            )
         return decider.fit(scores, y, sample_weight=sample_weight)
     return decider.fit(scores, y)
 
@@ -601,6 +616,7 @@ def compare(
     refit=True,
     test=None,
     n_bootstrap=1000,
+    expand=True,
     choose=None,
     n_columns=None,
     verbose=0,
@@ -648,9 +664,11 @@ def compare(
         Held-out data on which the refitted rules are scored (``test_score``).
     n_bootstrap : int, default=1000
         Bootstrap resamples for the 95% interval of the pooled out-of-fold F (0: none).
+    expand : bool, default=True
+        See :func:`candidates_for`.
     choose : str, optional
-        Name of the candidate to mark chosen regardless of ``selection`` (an
-        explicitly asked method).
+        Name (or method) of the candidate to mark chosen regardless of
+        ``selection``: an explicitly asked method.
     n_columns : int, optional
         Number of classes (multiclass); default ``scores.shape[1]``.
     verbose : int, default=0
@@ -784,6 +802,8 @@ def compare(
 
     if choose is not None:
         picked = next((r for r in results if r.name == choose), None)
+        if picked is None:
+            picked = next((r for r in results if r.method == choose), None)
         if picked is None:
             raise ValueError(f"no candidate named {choose!r} in this comparison")
         if picked.error is not None:
