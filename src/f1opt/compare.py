@@ -43,6 +43,7 @@ __all__ = [
     "candidates_for",
     "f_score",
     "make_folds",
+    "check_has_positive",
     "fold_mean_available",
     "SELECTIONS",
     "OBJECTIVES",
@@ -500,7 +501,7 @@ class Comparison:
         lines = [
             f"{self.average} {fname}, {self.n_splits}-fold cross-validation on the validation "
             f"data; selection: {rule}",
-            f"{'candidate':20s} {'cv mean':>8s} {'cv sd':>7s} {'oof F':>7s} {'95% interval':>15s}"
+            f"{'candidate':20s} {'cv mean':>8s} {'cv sd':>7s} {'oof F':>7s} {'95% interval':>14s}"
             f" {'fit':>7s}" + (f" {'test':>7s}" if with_test else "") + "  note",
         ]
 
@@ -509,11 +510,11 @@ class Comparison:
 
         for c in self.candidates:
             lo, hi = c.interval
-            interval = f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else "-"
+            interval = f"[{lo:.3f},{hi:.3f}]" if np.isfinite(lo) else "-"
             ran = c.error is None
             line = (
                 f"{c.name:20s} {num(c.mean if ran else None, 8)} {num(c.std if ran else None)} "
-                f"{num(c.oof_score if ran else None)} {interval:>15s} {num(c.fit_score)}"
+                f"{num(c.oof_score if ran else None)} {interval:>14s} {num(c.fit_score)}"
                 + (f" {num(c.test_score)}" if with_test else "")
                 + f"  {c.note}"
             )
@@ -561,14 +562,14 @@ def _fit(candidate, decider, scores, y, sample_weight, fold_ids, beta):
     if sample_weight is not None:
         if "sample_weight" not in inspect.signature(decider.fit).parameters:
             raise NotImplementedError(
-                f"{type(decider).__name__}.fit does not take sample_weight in this version "
-                "of f1opt"
+                f"{type(decider).__name__}.fit does not take sample_weight in this version of f1opt"
             )
         return decider.fit(scores, y, sample_weight=sample_weight)
     return decider.fit(scores, y)
 
 
-def _check_has_positive(target, y, average):
+def check_has_positive(target, y, average) -> None:
+    """ValueError when a binary or multilabel target has no positive label at all."""
     if target == "multiclass":
         return
     if not np.any(np.asarray(y) != 0):
@@ -694,7 +695,7 @@ def compare(
     y = np.asarray(y)
     if scores.shape[0] != y.shape[0]:
         raise ValueError(f"scores have {scores.shape[0]} rows but y has {y.shape[0]}")
-    _check_has_positive(target, y, average)
+    check_has_positive(target, y, average)
     beta = float(beta)
     if n_columns is None:
         n_columns = 1 if scores.ndim == 1 else int(scores.shape[1])
@@ -717,7 +718,14 @@ def compare(
     seed = (
         None if random_state is None else int(np.random.default_rng(random_state).integers(2**31))
     )
-    common = dict(beta=beta, average=average, response=response, random_state=seed, target=target)
+    common = dict(
+        beta=beta,
+        average=average,
+        response=response,
+        random_state=seed,
+        target=target,
+        extra=options,
+    )
     default_rule = cands[0].build(**common)
     kw = dict(beta=beta, average=average, n_columns=n_columns)
 
