@@ -813,3 +813,98 @@ def test_help_exits_0(capsys):
 def test_inputs_are_never_touched(data, runs):
     # every subprocess and in-process command above read these files; none changed
     assert _snapshot(data["dir"]) == data["hashes"]
+
+
+# ---------------------------------------------------------------------------
+# rules a user can trust: one row decides as inside the whole file, batch rules say so
+
+
+def test_auto_rule_decides_one_row_as_inside_the_whole_file(data, tmp_path, capsys):
+    d = data["dir"]
+    rule = tmp_path / "auto.json"
+    fit = f"fit --scores {d}/bin_val_scores.csv --labels {d}/bin_val_labels.csv --id-column id"
+    assert main([*fit.split(), "--method", "auto", "-o", str(rule), "-q"]) == 0
+    st, _ = data["bin_test"]
+    np.save(tmp_path / "all.npy", st)
+    assert (
+        main(
+            [
+                "apply",
+                "--rule",
+                str(rule),
+                "--scores",
+                str(tmp_path / "all.npy"),
+                "-o",
+                str(tmp_path / "all_pred.npy"),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    whole = np.load(tmp_path / "all_pred.npy")
+    loaded = __import__("f1opt").load(rule)
+    threshold = getattr(loaded, "threshold_", 0.5)
+    # the rows nearest the rule's threshold, and the smallest score
+    rows = list(np.argsort(np.abs(st - threshold))[:3]) + [int(np.argmin(st))]
+    for row in rows:
+        np.save(tmp_path / "one.npy", st[row : row + 1])
+        assert (
+            main(
+                [
+                    "apply",
+                    "--rule",
+                    str(rule),
+                    "--scores",
+                    str(tmp_path / "one.npy"),
+                    "-o",
+                    str(tmp_path / "one_pred.npy"),
+                    "-q",
+                    "--force",
+                ]
+            )
+            == 0
+        )
+        assert np.load(tmp_path / "one_pred.npy")[0] == whole[row]
+
+
+def test_batch_rule_needs_batch_flag(data, tmp_path, capsys):
+    d = data["dir"]
+    rule = tmp_path / "batch.json"
+    fit = f"fit --scores {d}/bin_val_scores.csv --labels {d}/bin_val_labels.csv --id-column id"
+    assert main([*fit.split(), "--method", "expected", "-o", str(rule)]) == 0
+    assert "--batch" in capsys.readouterr().err
+    apply = f"apply --rule {rule} --scores {d}/bin_test_scores.csv --id-column id"
+    assert main([*apply.split(), "-o", str(tmp_path / "p.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "batch rule" in err and "--batch" in err and err.count("\n") == 1
+    assert not (tmp_path / "p.csv").exists()
+    assert main([*apply.split(), "-o", str(tmp_path / "p.csv"), "--batch"]) == 0
+    assert "is a batch rule" in capsys.readouterr().err
+
+
+def test_auto_on_labels_without_positive_saves_nothing(data, tmp_path, capsys):
+    s, _ = data["bin_val"]
+    np.save(tmp_path / "s.npy", s)
+    np.save(tmp_path / "y.npy", np.zeros(s.size, dtype=int))
+    argv = ["fit", "--scores", str(tmp_path / "s.npy"), "--labels", str(tmp_path / "y.npy")]
+    assert main([*argv, "-o", str(tmp_path / "r.json"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "no positive" in err and err.count("\n") == 1
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_every_value_error_of_a_rule_file_exits_2(data, tmp_path, capsys, monkeypatch):
+    import f1opt
+    import f1opt.cli as cli
+
+    error = getattr(f1opt, "RuleFileError", None) or type("RuleFileError", (ValueError,), {})
+
+    def bad(path):
+        raise error("rule.json: the thresholds are\nnot finite")
+
+    monkeypatch.setattr(cli, "_load_rule", bad)
+    d = data["dir"]
+    argv = ["apply", "--rule", "rule.json", "--scores", str(d / "ml_test_scores.npy")]
+    assert main([*argv, "-o", str(tmp_path / "p.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err == "f1opt: error: rule.json: the thresholds are not finite\n"
