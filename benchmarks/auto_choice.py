@@ -81,6 +81,9 @@ class Row:
         self.values.setdefault(key, []).append(float(value))
 
 
+REPEATS = 1  # shared-fold rounds of the comparison (--repeats)
+
+
 def _one_split(row, target, average, oof, y_train, test_scores, y_test, seed, n_columns=None):
     objective = "both" if target == "binary" and fold_mean_available() else "pooled"
     comparison = compare(
@@ -89,6 +92,7 @@ def _one_split(row, target, average, oof, y_train, test_scores, y_test, seed, n_
         target=target,
         average=average,
         cv=5,
+        n_repeats=REPEATS,
         random_state=seed,
         test=(test_scores, y_test),
         n_bootstrap=0,
@@ -221,14 +225,17 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="3 binary sets, 2 splits")
     p.add_argument("--all", action="store_true", help="also bibtex and delicious (slow)")
     p.add_argument("--only", choices=("binary", "multilabel", "multiclass"), default=None)
+    p.add_argument("--repeats", type=int, default=1, help="rounds of shared folds in compare")
     args = p.parse_args(argv)
+    global REPEATS
+    REPEATS = args.repeats
     limit_threads(1)
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="f1opt.weights")
     n_splits = 2 if args.quick else args.splits
     start = time.perf_counter()
     print(
         f"fold-mean threshold kernel present: {fold_mean_available()}; splits: {n_splits}; "
-        f"seed {args.seed}"
+        f"compare: 5 shared folds x {REPEATS} round(s); seed {args.seed}"
     )
     tables = []
     if args.only in (None, "binary"):

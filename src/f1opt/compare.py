@@ -609,6 +609,7 @@ def compare(
     methods="auto",
     response="predict_proba",
     cv=5,
+    n_repeats=1,
     random_state=0,
     selection="noise",
     objective="pooled",
@@ -639,6 +640,11 @@ def compare(
         What the scores are (the default decision cuts at 0.5 or at 0).
     cv : int or list of (train, test), default=5
         Number of shared shuffled folds (:func:`make_folds`), or the splits.
+    n_repeats : int, default=1
+        With an int ``cv``: repeat the shuffled folds this many times (seeds
+        ``random_state + r``). Every split of every round is one paired
+        comparison of the selection; ``oof_score`` is the mean over the rounds
+        of the pooled held-out F-beta, and the interval is that of round 0.
     random_state : int or None, default=0
         Seeds the folds, the stretcher and the bootstrap.
     selection : {"noise", "best"}, default="noise"
@@ -708,13 +714,21 @@ def compare(
                 f"({y.shape[0]}), but got shape {sw.shape} or bad values."
             )
     cands = candidates_for(target, average, methods=methods, response=response, objective=objective)
+    if isinstance(n_repeats, bool) or not isinstance(n_repeats, (int, np.integer)) or n_repeats < 1:
+        raise ValueError(f"`n_repeats` must be a positive integer, but got {n_repeats!r}.")
     if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
-        splits = make_folds(target, y, int(cv), random_state)
+        rounds = [
+            make_folds(target, y, int(cv), None if random_state is None else random_state + r)
+            for r in range(int(n_repeats))
+        ]
     else:
-        splits = [(np.asarray(a), np.asarray(b)) for a, b in cv]
-    fold_ids = np.full(y.shape[0], -1, dtype=np.int64)
-    for i, (_, held) in enumerate(splits):
-        fold_ids[held] = i
+        rounds = [[(np.asarray(a), np.asarray(b)) for a, b in cv]]
+    splits = [split for folds in rounds for split in folds]
+    round_of = [r for r, folds in enumerate(rounds) for _ in folds]
+    fold_ids = np.full((len(rounds), y.shape[0]), -1, dtype=np.int64)
+    for r, folds in enumerate(rounds):
+        for i, (_, held) in enumerate(folds):
+            fold_ids[r, held] = i
     seed = (
         None if random_state is None else int(np.random.default_rng(random_state).integers(2**31))
     )
@@ -733,15 +747,16 @@ def compare(
     for cand in cands:
         start = time.perf_counter()
         error, batch = None, bool(METHODS[cand.method].batch_dependent(average))
-        pred = None
+        preds = None
         split_scores, split_thresholds, n_fallback = [], [], 0
         try:
             probe = cand.build(**common)  # fail fast on a missing module or bad option
             batch = batch or is_batch_dependent(probe)
             if cand.objective == "fold_mean" and _fold_mean_kernel() is None:
                 raise NotImplementedError("needs thresholds.fold_mean_threshold (absent)")
-            pred = np.zeros(y.shape, dtype=np.int64)
+            preds = np.zeros((len(rounds), *y.shape), dtype=np.int64)
             for i, (train, held) in enumerate(splits):
+                pred = preds[round_of[i]]
                 decider = cand.build(**common)
                 try:
                     _fit(
@@ -750,7 +765,7 @@ def compare(
                         scores[train],
                         y[train],
                         None if sw is None else sw[train],
-                        fold_ids[train],
+                        fold_ids[round_of[i], train],
                         beta,
                     )
                     pred[held] = decider.predict(scores[held])
@@ -766,13 +781,14 @@ def compare(
                     progress(cand.name, i)
         except (ImportError, NotImplementedError, ValueError, RuntimeError) as exc:
             error = "unavailable: " + " ".join(str(exc).split())[:160]
-            pred, split_scores, split_thresholds = None, [], []
-        oof = f_score(target, y, pred, sample_weight=sw, **kw) if pred is not None else np.nan
-        interval = (
-            _bootstrap_interval(target, y, pred, beta, average, n_columns, sw, n_bootstrap, seed)
-            if pred is not None
-            else (np.nan, np.nan)
-        )
+            preds, split_scores, split_thresholds = None, [], []
+        if preds is not None:  # pooled F of each round's held-out predictions, averaged
+            oof = float(np.mean([f_score(target, y, p, sample_weight=sw, **kw) for p in preds]))
+            interval = _bootstrap_interval(
+                target, y, preds[0], beta, average, n_columns, sw, n_bootstrap, seed
+            )
+        else:
+            oof, interval = np.nan, (np.nan, np.nan)
         result = CandidateResult(
             candidate=cand,
             split_scores=np.asarray(split_scores, dtype=np.float64),
@@ -787,7 +803,7 @@ def compare(
         if refit and error is None:
             try:
                 decider = cand.build(**common)
-                _fit(cand, decider, scores, y, sw, fold_ids, beta)
+                _fit(cand, decider, scores, y, sw, fold_ids[0], beta)
                 result.decider = decider
                 result.fit_score = f_score(
                     target, y, decider.predict(scores), sample_weight=sw, **kw
