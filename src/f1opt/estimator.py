@@ -144,6 +144,11 @@ class F1OptimalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         estimator fitted on the training part of a single split (``cv`` a
         float, or a splitter with one split) is kept and the decider is
         fitted on the validation part.
+    n_repeats : int, default=4
+        Rounds of shared shuffled folds in the comparison of "auto" (every
+        split of every round is one paired comparison; an explicitly named
+        method is compared on one round). Measured in BENCHMARKS.md (auto
+        choice): 4 rounds chose better than 1.
     selection : {"noise", "best"}, default="noise"
         How "auto" chooses. "noise": let b be the candidate with the best
         pooled out-of-fold F-beta; the first candidate c in order of
@@ -237,6 +242,7 @@ class F1OptimalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         "pos_label": [Real, str, "boolean", None],
         "cv": ["cv_object", Interval(Real, 0.0, 1.0, closed="neither")],
         "refit": ["boolean"],
+        "n_repeats": [Interval(Integral, 1, None, closed="left")],
         "selection": [StrOptions(set(SELECTIONS))],
         "objective": [StrOptions(set(OBJECTIVES))],
         "random_state": ["random_state"],
@@ -253,6 +259,7 @@ class F1OptimalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         pos_label=None,
         cv=5,
         refit=True,
+        n_repeats=4,
         selection="noise",
         objective="pooled",
         random_state=None,
@@ -266,6 +273,7 @@ class F1OptimalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.pos_label = pos_label
         self.cv = cv
         self.refit = refit
+        self.n_repeats = n_repeats
         self.selection = selection
         self.objective = objective
         self.random_state = random_state
@@ -484,6 +492,7 @@ class F1OptimalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             methods=methods,
             response=response,
             cv=int(n_folds),
+            n_repeats=int(self.n_repeats) if self.method == "auto" else 1,
             random_state=inner_seed,
             selection=self.selection,
             objective=self.objective,

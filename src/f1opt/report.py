@@ -456,8 +456,8 @@ def _section_html(i, section, figures) -> str:
     )
     parts.append(
         f"<p>{html.escape(desc + test)}. Target: {html.escape(section.average)} "
-        f"{_fname(section.beta)}; every rule cross-validated on the same "
-        f"{section.comparison.n_splits} folds of the validation data ({rule}), then refitted "
+        f"{_fname(section.beta)}; every rule cross-validated on the same splits "
+        f"({section.comparison.folds_text}) of the validation data ({rule}), then refitted "
         "on all of it (<em>fit</em>: in-sample; <em>test</em>: held-out).</p>"
     )
     parts.append(_table_html(section))
