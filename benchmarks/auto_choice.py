@@ -81,7 +81,7 @@ class Row:
         self.values.setdefault(key, []).append(float(value))
 
 
-REPEATS = 1  # shared-fold rounds of the comparison (--repeats)
+REPEATS = 4  # shared-fold rounds of the comparison (--repeats)
 
 
 def _one_split(row, target, average, oof, y_train, test_scores, y_test, seed, n_columns=None):
@@ -225,7 +225,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="3 binary sets, 2 splits")
     p.add_argument("--all", action="store_true", help="also bibtex and delicious (slow)")
     p.add_argument("--only", choices=("binary", "multilabel", "multiclass"), default=None)
-    p.add_argument("--repeats", type=int, default=1, help="rounds of shared folds in compare")
+    p.add_argument("--repeats", type=int, default=4, help="rounds of shared folds in compare")
     args = p.parse_args(argv)
     global REPEATS
     REPEATS = args.repeats
