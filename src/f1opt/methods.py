@@ -50,6 +50,7 @@ __all__ = [
     "make_decider",
     "is_batch_dependent",
     "decider_modules",
+    "import_decider_modules",
     "check_method_name",
 ]
 
