@@ -134,7 +134,7 @@ def runs(data, tmp_path_factory):
     assert (
         main(
             f"fit -q --scores {d}/ml_val.npz --key scores --labels {d}/ml_val_labels.npy "
-            f"--method per-class -o {out}/ml_rule.json".split()
+            f"--method per_class -o {out}/ml_rule.json".split()
         )
         == 0
     )
@@ -159,7 +159,7 @@ def runs(data, tmp_path_factory):
         f"--id-column id --score-columns p0,p1,p2 -o {out}/mc_pred.parquet",
         "compare": f"compare --scores {d}/ml_val_scores.npy --labels {d}/ml_val_labels.npy "
         f"--test-scores {d}/ml_test_scores.npy --test-labels {d}/ml_test_labels.npy "
-        f"--methods global,per-class --cv 3 --report {out}/report",
+        f"--methods global,per_class --cv 3 --report {out}/report",
         "demo": f"demo --n-train 2000 --epochs 2 --cv 2 --report {out}/demo-report --quiet",
         "bad_missing": f"fit --scores {d}/nope.csv --labels {d}/bin_val_labels.csv "
         f"-o {out}/never.json",
@@ -296,13 +296,18 @@ def test_compare_table_and_report(data, runs):
     rows = {
         line.split()[0]: line
         for line in lines
-        if line.split()[:1] and line.split()[0] in ("default", "global", "per-class")
+        if line.split()[:1] and line.split()[0] in ("default", "global", "per_class")
     }
-    assert set(rows) == {"default", "global", "per-class"}
+    assert set(rows) == {"default", "global", "per_class"}
     # the test column of the refitted rules equals sklearn on the Python API's predictions
     (s, y), (st, yt) = data["ml_val"], data["ml_test"]
     want = sk_fbeta(yt, PerClassThreshold().fit(s, y).predict(st), beta=1, average="micro")
-    assert float(rows["per-class"].split()[4]) == pytest.approx(want, abs=5e-5)
+    assert float(rows["per_class"].split()[6]) == pytest.approx(want, abs=5e-5)
+    # mean, spread, interval of the pooled out-of-fold F, and which one is chosen
+    _, mean, sd, oof, interval = rows["per_class"].split()[:5]
+    low, high = (float(v) for v in interval.strip("[]").split(","))
+    assert 0 < float(sd) < float(mean) and low <= float(oof) <= high
+    assert sum("chosen" in line for line in rows.values()) == 1
     refs = _report_files_exist(out / "report" / "index.html")
     assert any(r.endswith("-pr.png") for r in refs)
     assert not [p for p in out.iterdir() if p.name.startswith(".report")]  # no temporaries
@@ -313,8 +318,10 @@ def test_demo_prints_tables_and_writes_report(runs):
     done = results["demo"]
     _ok(done)
     assert "Stretcher toy" in done.stdout and "emotions" in done.stdout
-    assert done.stdout.count("default 0.5") == 4 and "default argmax" in done.stdout
-    assert "per-class" in done.stdout and "global" in done.stdout
+    tables = [line for line in done.stdout.splitlines() if line.startswith("default ")]
+    assert len(tables) == 5  # every section compares the default decision
+    assert "per_class" in done.stdout and "global" in done.stdout
+    assert "expected" in done.stdout and "batch rule: never chosen" in done.stdout
     assert done.stderr == ""  # --quiet
     _report_files_exist(out / "demo-report" / "index.html")
     assert "Trohidis" in (out / "demo-report" / "index.html").read_text()  # source credited
@@ -436,11 +443,15 @@ CASES = {
     ),
     "unknown method": (
         "fit --scores {B}/s3.csv --labels {B}/nopos.csv --method magic -o {O}/r.json",
-        "invalid choice",
+        "unknown method 'magic'",
+    ),
+    "old spelling per-class": (
+        "fit --scores {B}/s3.csv --labels {B}/nopos.csv --method per-class -o {O}/r.json",
+        "is spelled 'per_class'",
     ),
     "method does not apply": (
         "fit --scores {D}/bin_val_scores.csv --labels "
-        "{D}/bin_val_labels.csv --id-column id --method per-class "
+        "{D}/bin_val_labels.csv --id-column id --method per_class "
         "-o {O}/r.json",
         "does not apply",
     ),
@@ -599,20 +610,13 @@ def test_force_replaces_output_and_auto_picks_a_method(data, tmp_path, capsys):
         "--quiet",
         "--force",
     ]
-    import f1opt.cli as cli
-
-    original = cli.METHODS
-    cli.METHODS = ("global", "per-class")  # keep the test fast whatever else is installed
-    try:
-        assert main(argv) == 0
-    finally:
-        cli.METHODS = original
+    assert main(argv) == 0  # auto never trains the stretcher: it enters only when asked
     out = capsys.readouterr().out
     assert "chosen" in out and "method:" in out
     import f1opt
 
     decider = f1opt.load(rule)
-    assert type(decider).__name__ in ("GlobalThreshold", "PerClassThreshold")
+    assert type(decider).__name__ in ("DefaultDecision", "GlobalThreshold", "PerClassThreshold")
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
@@ -757,7 +761,7 @@ def test_dask_engine(data, tmp_path, capsys):
                 "--label-columns",
                 "ya,yb",
                 "--method",
-                "per-class",
+                "per_class",
                 "-o",
                 str(rule),
                 "-q",
@@ -772,12 +776,15 @@ def test_dask_engine(data, tmp_path, capsys):
 
 
 def test_unavailable_method_exits_2(data, tmp_path, capsys, monkeypatch):
-    import f1opt.cli as cli
+    import dataclasses
 
-    def missing(module, name, method):
-        raise cli.MethodUnavailable(f"method {method!r} needs {module}.{name} (test)")
+    from f1opt import methods
 
-    monkeypatch.setattr(cli, "_import", missing)
+    def missing(*args):
+        raise ImportError("method 'stretcher' needs f1opt.stretch (test)")
+
+    row = dataclasses.replace(methods.METHODS["stretcher"], build=missing)
+    monkeypatch.setitem(methods.METHODS, "stretcher", row)
     d = data["dir"]
     status = main(
         [
@@ -806,3 +813,98 @@ def test_help_exits_0(capsys):
 def test_inputs_are_never_touched(data, runs):
     # every subprocess and in-process command above read these files; none changed
     assert _snapshot(data["dir"]) == data["hashes"]
+
+
+# ---------------------------------------------------------------------------
+# rules a user can trust: one row decides as inside the whole file, batch rules say so
+
+
+def test_auto_rule_decides_one_row_as_inside_the_whole_file(data, tmp_path, capsys):
+    d = data["dir"]
+    rule = tmp_path / "auto.json"
+    fit = f"fit --scores {d}/bin_val_scores.csv --labels {d}/bin_val_labels.csv --id-column id"
+    assert main([*fit.split(), "--method", "auto", "-o", str(rule), "-q"]) == 0
+    st, _ = data["bin_test"]
+    np.save(tmp_path / "all.npy", st)
+    assert (
+        main(
+            [
+                "apply",
+                "--rule",
+                str(rule),
+                "--scores",
+                str(tmp_path / "all.npy"),
+                "-o",
+                str(tmp_path / "all_pred.npy"),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    whole = np.load(tmp_path / "all_pred.npy")
+    loaded = __import__("f1opt").load(rule)
+    threshold = getattr(loaded, "threshold_", 0.5)
+    # the rows nearest the rule's threshold, and the smallest score
+    rows = list(np.argsort(np.abs(st - threshold))[:3]) + [int(np.argmin(st))]
+    for row in rows:
+        np.save(tmp_path / "one.npy", st[row : row + 1])
+        assert (
+            main(
+                [
+                    "apply",
+                    "--rule",
+                    str(rule),
+                    "--scores",
+                    str(tmp_path / "one.npy"),
+                    "-o",
+                    str(tmp_path / "one_pred.npy"),
+                    "-q",
+                    "--force",
+                ]
+            )
+            == 0
+        )
+        assert np.load(tmp_path / "one_pred.npy")[0] == whole[row]
+
+
+def test_batch_rule_needs_batch_flag(data, tmp_path, capsys):
+    d = data["dir"]
+    rule = tmp_path / "batch.json"
+    fit = f"fit --scores {d}/bin_val_scores.csv --labels {d}/bin_val_labels.csv --id-column id"
+    assert main([*fit.split(), "--method", "expected", "-o", str(rule)]) == 0
+    assert "--batch" in capsys.readouterr().err
+    apply = f"apply --rule {rule} --scores {d}/bin_test_scores.csv --id-column id"
+    assert main([*apply.split(), "-o", str(tmp_path / "p.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "batch rule" in err and "--batch" in err and err.count("\n") == 1
+    assert not (tmp_path / "p.csv").exists()
+    assert main([*apply.split(), "-o", str(tmp_path / "p.csv"), "--batch"]) == 0
+    assert "is a batch rule" in capsys.readouterr().err
+
+
+def test_auto_on_labels_without_positive_saves_nothing(data, tmp_path, capsys):
+    s, _ = data["bin_val"]
+    np.save(tmp_path / "s.npy", s)
+    np.save(tmp_path / "y.npy", np.zeros(s.size, dtype=int))
+    argv = ["fit", "--scores", str(tmp_path / "s.npy"), "--labels", str(tmp_path / "y.npy")]
+    assert main([*argv, "-o", str(tmp_path / "r.json"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "no positive" in err and err.count("\n") == 1
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_every_value_error_of_a_rule_file_exits_2(data, tmp_path, capsys, monkeypatch):
+    import f1opt
+    import f1opt.cli as cli
+
+    error = getattr(f1opt, "RuleFileError", None) or type("RuleFileError", (ValueError,), {})
+
+    def bad(path):
+        raise error("rule.json: the thresholds are\nnot finite")
+
+    monkeypatch.setattr(cli, "_load_rule", bad)
+    d = data["dir"]
+    argv = ["apply", "--rule", "rule.json", "--scores", str(d / "ml_test_scores.npy")]
+    assert main([*argv, "-o", str(tmp_path / "p.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err == "f1opt: error: rule.json: the thresholds are not finite\n"

@@ -8,7 +8,7 @@ from sklearn.metrics import fbeta_score as sk_fbeta
 pytest.importorskip("matplotlib")
 
 from f1opt import report  # noqa: E402
-from f1opt.cli import compare_methods, make_task  # noqa: E402
+from f1opt.compare import compare  # noqa: E402
 from f1opt.report import MARKER, Section, f_by_threshold, write_report  # noqa: E402
 
 
@@ -43,23 +43,22 @@ def _section(kind, rng, title="s"):
     elif kind == "multilabel":
         y = (rng.random((n, 3)) < 0.4).astype(int)
         s = np.clip(0.3 * y + rng.random((n, 3)) * 0.7, 0, 1)
-        average, methods = "micro", ["global", "per-class"]
+        average, methods = "micro", ["global", "per_class"]
     else:
         y = rng.choice(3, n)
         logits = rng.normal(size=(n, 3)) + 1.5 * np.eye(3)[y]
         s = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
         average, methods = "macro", ["weights"]
-    task = make_task(s, y)
-    rows = compare_methods(task, average=average, methods=methods, n_folds=2, test=task, quiet=True)
+    comparison = compare(
+        s, y, target=kind, average=average, methods=methods, cv=2, test=(s, y), n_bootstrap=50
+    )
     return Section(
         title=title,
-        task=task,
-        average=average,
-        beta=1.0,
-        rows=rows,
-        n_folds=2,
-        chosen=methods[-1],
-        test=task,
+        comparison=comparison,
+        scores=s,
+        y=y,
+        description=f"{kind}, {n} rows",
+        test_description=f"{kind}, {n} rows",
         notes=["a <note> & credit"],
     )
 
@@ -120,3 +119,12 @@ def test_failure_leaves_old_report_and_no_temporary(rng, tmp_path, monkeypatch):
 def test_missing_parent_directory(rng, tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         write_report(tmp_path / "no" / "rep", [_section("binary", rng)])
+
+
+def test_report_does_not_import_the_command_line():
+    import subprocess
+    import sys
+
+    code = "import sys, f1opt.report, f1opt.demo, f1opt.compare; print('f1opt.cli' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr

@@ -9,25 +9,32 @@ from importlib import import_module
 
 from ._io import RuleFileError, load
 from .deciders import GlobalThreshold, PerClassThreshold
+from .methods import METHOD_NAMES, METHODS, DefaultDecision
 from .metrics import fbeta_score
 from .thresholds import ThresholdResult, optimal_threshold
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "ExpectedF1": "expected",
-    "expected_fbeta": "expected",
-    "ClassWeights": "weights",
-    "F1OptimalClassifier": "estimator",
-    "MetaCost": "metacost",
-    "Stretcher": "stretch",
-}
+# every decider class of the method table, imported from its module on first use
+_LAZY = {m.class_name: m.module for m in METHODS.values() if m.class_name not in globals()}
+_LAZY.update(
+    {
+        "expected_fbeta": "expected",
+        "F1OptimalClassifier": "estimator",
+        "MetaCost": "metacost",
+        "Comparison": "compare",
+    }
+)
 
 __all__ = [
     "ClassWeights",
+    "Comparison",
+    "DefaultDecision",
     "ExpectedF1",
     "F1OptimalClassifier",
     "GlobalThreshold",
+    "METHOD_NAMES",
+    "METHODS",
     "MetaCost",
     "PerClassThreshold",
     "RuleFileError",

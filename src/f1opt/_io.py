@@ -718,21 +718,18 @@ def file_sha256(path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-_DECIDER_MODULES = ("expected", "weights", "estimator", "stretch")
-# the module that registers each class outside deciders.py: a file naming a class imports
-# only that module (an unknown name imports nothing that needs torch)
-_CLASS_MODULES = {"ExpectedF1": "expected", "ClassWeights": "weights", "Stretcher": "stretch"}
-
-
 def _load_optional_registrations(name: str | None = None):
-    """Import the module that registers ``name`` (every module but ``stretch`` if unknown)."""
+    """Import the module of the method table that registers the class ``name``.
+
+    A file naming a class imports only that class's module (an unknown name
+    imports nothing, so nothing that needs torch).
+    """
     import importlib
 
-    if name in _CLASS_MODULES:
-        modules = (_CLASS_MODULES[name],)
-    else:
-        modules = tuple(m for m in _DECIDER_MODULES if m != "stretch")
-    for module in modules:
+    from .methods import METHODS
+
+    module = {m.class_name: m.module for m in METHODS.values()}.get(name)
+    if module is not None:
         with contextlib.suppress(ImportError):
             importlib.import_module(f"{__package__}.{module}")
 

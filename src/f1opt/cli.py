@@ -20,19 +20,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
-import inspect
 import json
 import logging
 import os
 import sys
-import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .compare import candidates_for, check_has_positive, compare, f_score
 from .io import (
     TableInfo,
     check_output_path,
@@ -44,23 +42,25 @@ from .io import (
     split_columns,
     write_table,
 )
+from .methods import (
+    METHOD_NAMES,
+    check_method_name,
+    is_batch_dependent,
+    make_decider,
+    method_reason,
+)
 from .metrics import AVERAGES
 
 __all__ = [
     "main",
     "Task",
-    "MethodResult",
-    "METHODS",
     "load_task",
-    "applicable_methods",
-    "make_decider",
-    "compare_methods",
-    "format_table",
+    "make_task",
+    "run_comparison",
+    "default_predictions",
 ]
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
-
-METHODS = ("global", "per-class", "weights", "expected", "stretcher")
 _AVERAGES = {
     "binary": ("binary",),
     "multilabel": ("micro", "macro", "weighted", "samples"),
@@ -73,10 +73,6 @@ log = logging.getLogger("f1opt.cli")
 
 class UsageError(ValueError):
     """Bad command-line usage (exit status 2)."""
-
-
-class MethodUnavailable(ValueError):
-    """A method whose module or optional dependency is missing (exit status 2)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -243,170 +239,23 @@ def load_task(
 
 
 # ---------------------------------------------------------------------------
-# methods
+# methods (the table is f1opt.methods, the comparison f1opt.compare)
 
 
-def _import(module: str, name: str, method: str):
+def _method_arg(value: str) -> str:
+    """The type of --method: a name of the method table, or "auto"."""
+    if value == "auto":
+        return value
     try:
-        return getattr(importlib.import_module(module), name)
-    except ImportError as exc:
-        missing = getattr(exc, "name", None) or str(exc)
-        extra = " (pip install 'f1opt[torch]')" if "torch" in str(missing) else ""
-        error = MethodUnavailable(
-            f"method {method!r} needs {module}.{name}, which cannot be imported: "
-            f"{str(exc).splitlines()[0]}{extra}"
-        )
-        error.short = f"unavailable: {str(exc).splitlines()[0]}{extra}"
-        raise error from None
-    except AttributeError:
-        error = MethodUnavailable(f"method {method!r} needs {module}.{name}, which is missing")
-        error.short = f"unavailable: {module}.{name} is missing"
-        raise error from None
-
-
-def _construct(cls, **kwargs):
-    """``cls(**kwargs)`` keeping only the keyword arguments ``cls`` accepts."""
-    try:
-        parameters = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return cls(**kwargs)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return cls(**kwargs)
-    return cls(**{k: v for k, v in kwargs.items() if k in parameters})
-
-
-def method_reason(method: str, kind: str, average: str) -> str | None:
-    """Why ``method`` does not apply to a ``kind`` task with ``average`` (None if it does)."""
-    if method == "global":
-        if kind == "multiclass":
-            return "multiclass scores take class weights (method 'weights'), not one threshold"
-        return None
-    if method == "per-class":
-        if kind == "multilabel" and average in ("micro", "macro", "weighted"):
-            return None
-        return "it needs multilabel scores and average micro, macro or weighted"
-    if method == "weights":
-        if kind == "multiclass" and average == "macro":
-            return None
-        return "it needs multiclass probabilities, class-id labels and average macro"
-    if method == "expected":
-        if (kind, average) in (("binary", "binary"), ("multilabel", "samples")):
-            return None
-        return "it needs binary scores, or multilabel scores with average samples"
-    if method == "stretcher":
-        if kind == "multilabel":
-            return None
-        return "it needs multilabel scores"
-    return f"unknown method {method!r}"
-
-
-def applicable_methods(kind: str, average: str) -> list[str]:
-    """The methods that apply to a task, in the order of the comparison table."""
-    return [m for m in METHODS if method_reason(m, kind, average) is None]
-
-
-def make_decider(
-    method: str, kind: str, average: str, beta: float, *, verbose=False, seed=0, options=None
-):
-    """A new, unfitted decider for ``method`` (imports its module on demand).
-
-    ``options`` maps a method name to extra keyword arguments of its class
-    (e.g. ``{"stretcher": {"epochs": 30}}``).
-    """
-    extra = dict((options or {}).get(method, {}))
-    reason = method_reason(method, kind, average)
-    if reason is not None:
-        raise UsageError(
-            f"method {method!r} does not apply to {kind} data with average {average!r}: {reason}"
-        )
-    if method == "global":
-        from .deciders import GlobalThreshold
-
-        return GlobalThreshold(beta=beta, average=average, **extra)
-    if method == "per-class":
-        from .deciders import PerClassThreshold
-
-        return PerClassThreshold(beta=beta, average=average, **extra)
-    if method == "weights":
-        cls = _import("f1opt.weights", "ClassWeights", method)
-        return _construct(cls, beta=beta, **extra)
-    if method == "expected":
-        cls = _import("f1opt.expected", "ExpectedF1", method)
-        return _construct(cls, beta=beta, average=average, **extra)
-    stretcher_for = _import("f1opt.stretch", "stretcher_for", method)
-    return stretcher_for(beta, average, verbose=verbose, random_state=seed, **extra)
+        return check_method_name(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def default_predictions(kind: str, scores: np.ndarray) -> np.ndarray:
     """The decision without f1opt: ``scores >= 0.5``, or the argmax for multiclass."""
-    if kind == "multiclass":
-        return np.argmax(scores, axis=1)
-    return (scores >= 0.5).astype(np.int8)
-
-
-def f_score(kind: str, y, pred, *, beta: float, average: str, n_columns: int) -> float:
-    """F-beta of predictions, as :func:`sklearn.metrics.fbeta_score` computes it."""
-    pred = np.asarray(pred)
-    if pred.shape != np.shape(y):
-        raise ValueError(
-            f"the rule predicts an array of shape {pred.shape}, but the labels have shape "
-            f"{np.shape(y)}"
-        )
-    if kind == "multiclass":
-        from sklearn.metrics import fbeta_score as sk_fbeta
-
-        return float(
-            sk_fbeta(
-                y, pred, beta=beta, average=average, labels=np.arange(n_columns), zero_division=0
-            )
-        )
-    from .metrics import fbeta_score
-
-    return fbeta_score(y, pred, beta=beta, average=average)
-
-
-# ---------------------------------------------------------------------------
-# comparison by cross-validation
-
-
-@dataclass
-class MethodResult:
-    """One row of a comparison table."""
-
-    method: str
-    cv_scores: list = field(default_factory=list)
-    fit_score: float | None = None
-    test_score: float | None = None
-    seconds: float | None = None
-    note: str = ""
-    decider: object = None
-
-    @property
-    def cv_mean(self) -> float | None:
-        """Mean F over the folds (None without cross-validation)."""
-        return float(np.mean(self.cv_scores)) if self.cv_scores else None
-
-    @property
-    def cv_std(self) -> float | None:
-        """Standard deviation of F over the folds."""
-        return float(np.std(self.cv_scores)) if self.cv_scores else None
-
-
-def _folds(task: Task, n_folds: int, seed: int):
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    n = task.scores.shape[0]
-    if isinstance(n_folds, bool) or n_folds < 2:
-        raise UsageError(f"--cv must be at least 2, but got {n_folds}")
-    if n_folds > n:
-        raise ValueError(f"--cv {n_folds} needs at least {n_folds} rows, but there are {n}")
-    if task.kind in ("binary", "multiclass"):
-        counts = np.bincount(task.y.astype(np.int64))
-        if counts[counts > 0].min() >= n_folds:
-            return list(
-                StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(task.scores, task.y)
-            )
-    return list(KFold(n_folds, shuffle=True, random_state=seed).split(task.scores))
+    rule = make_decider("default", average=_DEFAULT_AVERAGE[kind], target=kind)
+    return rule.fit(scores).predict(scores)
 
 
 @contextlib.contextmanager
@@ -417,142 +266,60 @@ def _progress(total: int, desc: str, quiet: bool):
         yield bar
 
 
-def _fit_predict(method, task, train, test, average, beta, seed, options):
-    decider = make_decider(
-        method, task.kind, average, beta, verbose=False, seed=seed, options=options
-    )
-    decider.fit(task.scores[train], task.y[train])
-    return decider.predict(task.scores[test])
-
-
-def compare_methods(
+def run_comparison(
     task: Task,
     *,
     average: str,
     beta: float = 1.0,
-    methods=None,
+    methods="auto",
     n_folds=5,
     seed=0,
     test: Task | None = None,
     quiet=False,
-    refit=True,
     desc="cross-validation",
     options=None,
+    n_repeats=1,
 ):
-    """Cross-validate every method on ``task`` and score the refitted rule on ``test``.
-
-    Every method sees the same folds. A method whose module is missing or that
-    fails on the data becomes a row with a note instead of stopping the run.
-    ``options`` passes extra keyword arguments to a method's class (see
-    :func:`make_decider`).
+    """:func:`f1opt.compare.compare` on a task, with a progress bar on stderr.
 
     Returns
     -------
-    rows : list of MethodResult
-        The "default" row first (``scores >= 0.5`` or argmax), then each method.
+    comparison : f1opt.compare.Comparison
     """
-    methods = applicable_methods(task.kind, average) if methods is None else list(methods)
-    folds = _folds(task, n_folds, seed)
-    kw = dict(beta=beta, average=average, n_columns=task.n_columns)
-    baseline = MethodResult("default 0.5" if task.kind != "multiclass" else "default argmax")
-    for _, held in folds:
-        baseline.cv_scores.append(
-            f_score(
-                task.kind, task.y[held], default_predictions(task.kind, task.scores[held]), **kw
-            )
+    if isinstance(n_folds, bool) or n_folds < 2:
+        raise UsageError(f"--cv must be at least 2, but got {n_folds}")
+    if n_folds > task.scores.shape[0]:
+        raise ValueError(
+            f"--cv {n_folds} needs at least {n_folds} rows, but there are {task.scores.shape[0]}"
         )
-    baseline.fit_score = f_score(
-        task.kind, task.y, default_predictions(task.kind, task.scores), **kw
-    )
-    if test is not None:
-        baseline.test_score = f_score(
-            test.kind, test.y, default_predictions(test.kind, test.scores), **kw
+    if isinstance(n_repeats, bool) or n_repeats < 1:
+        raise UsageError(f"--repeats must be at least 1, but got {n_repeats}")
+    candidates = candidates_for(task.kind, average, methods=methods)
+    with _progress(len(candidates) * n_folds * n_repeats, desc, quiet) as bar:
+
+        def step(name, split):
+            bar.set_postfix_str(name)
+            bar.update(1)
+
+        comparison = compare(
+            task.scores,
+            task.y,
+            target=task.kind,
+            average=average,
+            beta=beta,
+            methods=methods,
+            cv=n_folds,
+            n_repeats=n_repeats,
+            random_state=seed,
+            options=options,
+            test=None if test is None else (test.scores, test.y),
+            n_columns=task.n_columns,
+            progress=step,
         )
-    baseline.seconds = 0.0
-    rows = [baseline]
-    skipped = []
-    with _progress(len(methods) * len(folds), desc, quiet) as bar:
-        for method in methods:
-            row = MethodResult(method)
-            rows.append(row)
-            try:
-                make_decider(method, task.kind, average, beta, options=options)  # fail fast
-                for train, held in folds:
-                    bar.set_postfix_str(method)
-                    pred = _fit_predict(method, task, train, held, average, beta, seed, options)
-                    row.cv_scores.append(f_score(task.kind, task.y[held], pred, **kw))
-                    bar.update(1)
-                if refit:
-                    start = time.perf_counter()
-                    decider = make_decider(
-                        method,
-                        task.kind,
-                        average,
-                        beta,
-                        verbose=not quiet,
-                        seed=seed,
-                        options=options,
-                    )
-                    decider.fit(task.scores, task.y)
-                    row.seconds = time.perf_counter() - start
-                    row.decider = decider
-                    row.fit_score = f_score(task.kind, task.y, decider.predict(task.scores), **kw)
-                    if test is not None:
-                        row.test_score = f_score(
-                            test.kind, test.y, decider.predict(test.scores), **kw
-                        )
-            except (ValueError, ImportError, RuntimeError) as exc:
-                row.cv_scores, row.decider = [], None
-                row.fit_score = row.test_score = row.seconds = None
-                row.note = getattr(exc, "short", None) or f"failed: {_one_line(exc)}"
-                bar.update(len(folds))
-                skipped.append((method, _one_line(exc)))
-    for method, reason in skipped:
-        log.warning("method %s skipped: %s", method, reason)
-    return rows
-
-
-def best_method(rows) -> MethodResult | None:
-    """The row with the best mean cross-validated F (first one on ties)."""
-    scored = [r for r in rows if r.cv_scores and r.decider is not None]
-    scored = [r for r in scored if not r.method.startswith("default")]
-    if not scored:
-        return None
-    return max(scored, key=lambda r: (r.cv_mean, -rows.index(r)))
-
-
-def format_table(
-    rows,
-    *,
-    average: str,
-    beta: float,
-    n_folds: int,
-    chosen: str | None = None,
-    with_test: bool = False,
-) -> str:
-    """The comparison as a fixed-width text table."""
-    fname = "F1" if beta == 1 else f"F{beta:g}"
-    head = (
-        f"{'method':16s} {f'{fname} cv mean':>12s} {'cv sd':>7s} {f'{fname} fit':>9s}"
-        + (f" {f'{fname} test':>9s}" if with_test else "")
-        + f" {'fit s':>7s}  note"
-    )
-    lines = [f"{average} {fname}, {n_folds}-fold cross-validation on the validation data", head]
-
-    def num(x, width, digits=4):
-        return f"{x:{width}.{digits}f}" if x is not None else f"{'-':>{width}s}"
-
-    for r in rows:
-        note = r.note
-        if chosen is not None and r.method == chosen:
-            note = ("chosen " + note).strip()
-        line = (
-            f"{r.method:16s} {num(r.cv_mean, 12)} {num(r.cv_std, 7)} {num(r.fit_score, 9)}"
-            + (f" {num(r.test_score, 9)}" if with_test else "")
-            + f" {num(r.seconds, 7, 2)}  {note}"
-        )
-        lines.append(line.rstrip())
-    return "\n".join(lines)
+    for c in comparison.candidates:
+        if c.error is not None:
+            log.warning("method %s skipped: %s", c.name, c.error)
+    return comparison
 
 
 # ---------------------------------------------------------------------------
@@ -627,30 +394,37 @@ def _cmd_fit(args) -> int:
     average = _resolve_average(task.kind, args.average)
     method = args.method or "auto"
     log.info("%s: %s", args.scores, task.describe())
+    check_has_positive(task.kind, task.y, average)
     if method == "auto":
-        rows = compare_methods(
+        comparison = run_comparison(
             task,
             average=average,
             beta=beta,
             n_folds=args.cv,
+            n_repeats=args.repeats,
             seed=args.seed,
             quiet=args.quiet,
             options=options,
         )
-        best = best_method(rows)
-        if best is None:
+        best = comparison.chosen
+        if best is None or best.decider is None:
             raise ValueError("no method could be fitted on these data (see the messages above)")
-        print(format_table(rows, average=average, beta=beta, n_folds=args.cv, chosen=best.method))
-        decider, chosen = best.decider, best.method
+        print(comparison.format_table())
+        decider, chosen = best.decider, best.name
     else:
+        reason = method_reason(method, task.kind, average)
+        if reason is not None:
+            raise UsageError(
+                f"method {method!r} does not apply to {task.kind} data with average "
+                f"{average!r}: {reason}"
+            )
         decider = make_decider(
             method,
-            task.kind,
-            average,
-            beta,
-            verbose=not args.quiet,
-            seed=args.seed,
-            options=options,
+            beta=beta,
+            average=average,
+            random_state=args.seed,
+            options=_method_options(method, options, quiet=args.quiet),
+            target=task.kind,
         )
         decider.fit(task.scores, task.y)
         chosen = method
@@ -671,7 +445,19 @@ def _cmd_fit(args) -> int:
     if summary:
         print(summary)
     print(f"rule written to {output}")
+    if is_batch_dependent(decider):
+        log.warning(
+            "this rule decides each row depending on the other rows of its batch; "
+            "apply it with --batch to a file that is the whole batch"
+        )
     return EXIT_OK
+
+
+def _method_options(method: str, options: dict, *, quiet: bool) -> dict:
+    extra = dict(options.get(method, {}))
+    if method == "stretcher":
+        extra.setdefault("verbose", not quiet)
+    return extra
 
 
 def _options(args) -> dict:
@@ -704,11 +490,11 @@ def _fit_dask(args, beta: float, output: Path) -> int:
     if not scores_cols or not label_cols:
         raise UsageError("--engine dask needs --score-columns and --label-columns")
     method = args.method or "global"
-    if method not in ("global", "per-class"):
-        raise UsageError(f"--engine dask fits methods global and per-class, not {method!r}")
+    if method not in ("global", "per_class"):
+        raise UsageError(f"--engine dask fits methods global and per_class, not {method!r}")
     average = args.average or ("binary" if len(scores_cols) == 1 else "micro")
-    if method == "per-class" and average not in ("micro", "macro", "weighted"):
-        raise UsageError("method 'per-class' needs --average micro, macro or weighted")
+    if method == "per_class" and average not in ("micro", "macro", "weighted"):
+        raise UsageError("method 'per_class' needs --average micro, macro or weighted")
     if average == "samples":
         raise UsageError("--engine dask supports averages binary, micro, macro and weighted")
     if len(scores_cols) > 1 and average == "binary":
@@ -717,7 +503,7 @@ def _fit_dask(args, beta: float, output: Path) -> int:
         args.scores,
         scores_cols,
         label_cols,
-        method="global" if method == "global" else "per_class",
+        method=method,
         average=average,
         beta=beta,
     )
@@ -750,9 +536,28 @@ def _predict_rule(rule, scores):
         raise ValueError(f"the rule does not fit these scores: {_one_line(exc)}") from None
 
 
+def _check_batch_rule(rule, args) -> None:
+    """A batch-dependent rule is applied only with --batch, and says so."""
+    if not is_batch_dependent(rule):
+        return
+    name = type(rule).__name__
+    if not getattr(args, "batch", False):
+        raise UsageError(
+            f"{args.rule} holds a batch rule ({name}, average "
+            f"{getattr(rule, 'average_', '?')!r}): its decision for a row depends on the "
+            "other rows of the file; pass --batch to decide the whole file as one batch"
+        )
+    print(
+        f"f1opt: note: {name} is a batch rule: every row is decided together with the "
+        "other rows of this file (--batch)",
+        file=sys.stderr,
+    )
+
+
 def _cmd_apply(args) -> int:
     output = check_output_path(args.output, force=args.force, inputs=_inputs(args))
     rule = _load_rule(args.rule)
+    _check_batch_rule(rule, args)
     data, info = read_table(
         args.scores,
         key=args.key,
@@ -841,52 +646,42 @@ def _cmd_compare(args) -> int:
                 f"the test files make a {test.describe()} problem, but the validation files "
                 f"a {task.describe()} one"
             )
-    methods = None
+    methods = "auto"
     if args.methods:
         methods = split_columns(args.methods)
         for m in methods:
-            if m not in METHODS:
-                raise UsageError(
-                    f"unknown method {m!r} in --methods (choose from {', '.join(METHODS)})"
-                )
+            try:
+                check_method_name(m)
+            except ValueError as exc:
+                raise UsageError(f"--methods: {exc}") from None
             reason = method_reason(m, task.kind, average)
             if reason:
                 raise UsageError(f"method {m!r} does not apply: {reason}")
     log.info("%s: %s", args.scores, task.describe())
-    rows = compare_methods(
+    check_has_positive(task.kind, task.y, average)
+    comparison = run_comparison(
         task,
         average=average,
         beta=beta,
         methods=methods,
         n_folds=args.cv,
+        n_repeats=args.repeats,
         seed=args.seed,
         test=test,
         quiet=args.quiet,
         options=options,
     )
-    best = best_method(rows)
-    print(
-        format_table(
-            rows,
-            average=average,
-            beta=beta,
-            n_folds=args.cv,
-            chosen=best.method if best else None,
-            with_test=test is not None,
-        )
-    )
+    print(comparison.format_table(with_test=test is not None))
     if report_dir is not None:
         from .report import Section, write_report
 
         section = Section(
             title=f"{Path(args.scores).name}: {task.describe()}",
-            task=task,
-            test=test,
-            average=average,
-            beta=beta,
-            rows=rows,
-            n_folds=args.cv,
-            chosen=best.method if best else None,
+            comparison=comparison,
+            scores=task.scores,
+            y=task.y,
+            description=task.describe(),
+            test_description=test.describe() if test is not None else "",
         )
         index = write_report(report_dir, [section], title="f1opt comparison", force=args.force)
         log.info("report written to %s", index)
@@ -894,17 +689,9 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from .demo import run
+    from .demo import run_from_args
 
-    return run(
-        epochs=args.epochs,
-        report=args.report,
-        force=args.force,
-        quiet=args.quiet,
-        seed=args.seed,
-        n_folds=args.cv,
-        n_train=args.n_train,
-    )
+    return run_from_args(args)
 
 
 # ---------------------------------------------------------------------------
@@ -994,10 +781,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument(
         "--method",
-        choices=METHODS + ("auto",),
+        type=_method_arg,
         default=None,
-        help="default: auto (cross-validate the applicable methods, keep the best; "
-        "global with --engine dask)",
+        metavar="{" + ",".join(("auto", *METHOD_NAMES)) + "}",
+        help="default: auto (cross-validate the default decision and the applicable "
+        "methods on shared folds; a method replaces a simpler one only when it wins by more "
+        "than one standard error of the paired fold differences; global with --engine dask)",
     )
     p.add_argument(
         "--average",
@@ -1008,6 +797,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", required=True, metavar="RULE.json")
     p.add_argument("--force", action="store_true", help="replace an existing output")
     p.add_argument("--cv", type=int, default=5, help="folds for --method auto (default 5)")
+    p.add_argument(
+        "--repeats", type=int, default=4, help="rounds of shuffled folds for auto (default 4)"
+    )
     p.add_argument("--epochs", type=int, help="stretcher: most training epochs (default 200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -1034,6 +826,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="its suffix chooses the format; an unknown one keeps the input's",
     )
     p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument(
+        "--batch",
+        action="store_true",
+        help="allow a batch rule (expected-F over a batch): the whole file is one batch",
+    )
     _add_common(p)
     p.set_defaults(func=_cmd_apply)
 
@@ -1064,8 +861,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-labels", metavar="FILE")
     p.add_argument("--average", choices=AVERAGES)
     p.add_argument("--beta", type=float, default=1.0)
-    p.add_argument("--methods", metavar="A,B", help="default: every applicable method")
+    p.add_argument(
+        "--methods",
+        metavar="A,B",
+        help=f"methods among {', '.join(METHOD_NAMES)} (default: those of --method auto)",
+    )
     p.add_argument("--cv", type=int, default=5, help="folds (default 5)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=4,
+        help="rounds of shuffled folds (default 4; the stretcher trains once per split)",
+    )
     p.add_argument("--epochs", type=int, help="stretcher: most training epochs (default 200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--report", metavar="DIR", help="write the HTML report into DIR")
@@ -1079,18 +886,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="The stretcher toy and the bundled emotions data set: "
         "every method side by side, report in ./f1opt-report/.",
     )
-    p.add_argument(
-        "--report",
-        metavar="DIR",
-        default="f1opt-report",
-        help="default ./f1opt-report (a previous demo report there is replaced)",
-    )
-    p.add_argument("--force", action="store_true", help="replace DIR even if f1opt did not make it")
-    p.add_argument("--cv", type=int, default=3, help="folds (default 3)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-train", type=int, default=20_000, help="toy training rows (default 20000)")
-    p.add_argument("--epochs", type=int, default=10, help="stretcher epochs (default 10)")
-    _add_common(p)
+    from .demo import add_arguments as add_demo_arguments
+
+    add_demo_arguments(p)
     p.set_defaults(func=_cmd_demo)
     return parser
 

@@ -14,8 +14,11 @@ Two data sets, every applicable method side by side, and the HTML report:
 * scikit-learn's digits (multiclass, 10 classes) with Gaussian naive Bayes
   probabilities, where class weights and offsets apply.
 
-Every method is cross-validated on the same folds of the validation scores,
-refitted on all of them and scored on the test scores.
+Every method of the table that serves the data (the stretcher and the
+batch-dependent expected-F rule included, asked for explicitly; the latter is
+never chosen) is cross-validated with :func:`f1opt.compare.compare` on the same
+folds of the validation scores, refitted on all of them and scored on the test
+scores.
 """
 
 from __future__ import annotations
@@ -83,8 +86,29 @@ def digits_scores(seed: int = 0, n_folds: int = 5):
     return val, y_train, test, y_test
 
 
+class _Data:
+    """Scores and labels of one part of a demo data set (built in, so already valid)."""
+
+    def __init__(self, kind, scores, y):
+        self.kind = kind
+        self.scores = np.asarray(scores, dtype=np.float64)
+        self.y = np.asarray(y).astype(np.int64)
+        self.n_columns = 1 if self.scores.ndim == 1 else self.scores.shape[1]
+
+    def describe(self) -> str:
+        what = {"binary": "binary", "multilabel": "labels", "multiclass": "classes"}[self.kind]
+        columns = "" if self.kind == "binary" else f", {self.n_columns} {what}"
+        return f"{self.kind}{columns}, {self.scores.shape[0]} rows"
+
+
+def make_task(scores, y, *, scores_source=""):
+    """A demo data part: binary for 1-D scores, multilabel for a label matrix, else multiclass."""
+    scores, y = np.asarray(scores), np.asarray(y)
+    kind = "binary" if scores.ndim == 1 else ("multilabel" if y.ndim == 2 else "multiclass")
+    return _Data(kind, scores, y)
+
+
 def _sections(n_train: int, seed: int):
-    from .cli import make_task
     from .datasets import load_emotions, make_stretcher_toy
 
     X_train, y_train, X_test, y_test = make_stretcher_toy(
@@ -168,7 +192,8 @@ def run(
     status : int
         0 on success.
     """
-    from .cli import best_method, compare_methods, format_table
+    from .compare import compare
+    from .methods import applicable_methods
     from .report import Section, check_report_dir, write_report
 
     start = time.perf_counter()
@@ -176,47 +201,44 @@ def run(
         check_report_dir(report, force=force, replace_own=True)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"--epochs must be a positive integer, but got {epochs!r}")
-    options = {"stretcher": {"epochs": epochs}}
+    options = {"stretcher": {"epochs": epochs, "verbose": False}}
     sections = []
     for title, task, test, average, notes in _sections(n_train, seed):
         log.info("%s", title)
+        methods = applicable_methods(task.kind, average)
         with warnings.catch_warnings():
             # the class-weight line searches divide by tiny probabilities of naive Bayes;
             # the overflow to inf is a breakpoint never reached, so it is harmless here
             warnings.filterwarnings("ignore", category=RuntimeWarning, module="f1opt.weights")
-            rows = compare_methods(
-                task,
+            comparison = compare(
+                task.scores,
+                task.y,
+                target=task.kind,
                 average=average,
-                beta=1.0,
-                n_folds=n_folds,
-                seed=seed,
-                test=test,
-                quiet=quiet,
-                desc=title.split(":")[0],
+                methods=methods,
+                cv=n_folds,
+                random_state=seed,
                 options=options,
+                test=(test.scores, test.y),
+                n_columns=task.n_columns,
             )
-        if any(r.method == "stretcher" for r in rows):
+        for c in comparison.candidates:
+            if c.error is not None and not quiet:
+                log.warning("method %s skipped: %s", c.name, c.error)
+        if "stretcher" in methods:
             notes = [*notes, f"The stretcher trains for at most {epochs} epochs here (--epochs)."]
-        best = best_method(rows)
-        chosen = best.method if best else None
         print(title)
-        print(
-            format_table(
-                rows, average=average, beta=1.0, n_folds=n_folds, chosen=chosen, with_test=True
-            )
-        )
+        print(comparison.format_table(with_test=True))
         print()
         sys.stdout.flush()
         sections.append(
             Section(
                 title=title,
-                task=task,
-                test=test,
-                average=average,
-                beta=1.0,
-                rows=rows,
-                n_folds=n_folds,
-                chosen=chosen,
+                comparison=comparison,
+                scores=task.scores,
+                y=task.y,
+                description=task.describe(),
+                test_description=test.describe(),
                 notes=notes,
             )
         )
@@ -227,11 +249,55 @@ def run(
     return 0
 
 
+def add_arguments(p) -> None:
+    """The options of ``f1opt demo`` (and ``python -m f1opt.demo``) on parser ``p``."""
+    p.add_argument(
+        "--report",
+        metavar="DIR",
+        default="f1opt-report",
+        help="default ./f1opt-report (a previous demo report there is replaced)",
+    )
+    p.add_argument("--force", action="store_true", help="replace DIR even if f1opt did not make it")
+    p.add_argument("--cv", type=int, default=3, help="folds (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-train", type=int, default=20_000, help="toy training rows (default 20000)")
+    p.add_argument("--epochs", type=int, default=10, help="stretcher epochs (default 10)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no messages or progress bars")
+
+
+def run_from_args(args) -> int:
+    """Run the demo with parsed options (see :func:`add_arguments`)."""
+    return run(
+        epochs=args.epochs,
+        report=args.report,
+        force=args.force,
+        quiet=args.quiet,
+        seed=args.seed,
+        n_folds=args.cv,
+        n_train=args.n_train,
+    )
+
+
 def main(argv=None) -> int:
     """``python -m f1opt.demo [options]``: the same as ``f1opt demo [options]``."""
-    from .cli import main as cli_main
+    import argparse
 
-    return cli_main(["demo", *(sys.argv[1:] if argv is None else argv)])
+    parser = argparse.ArgumentParser(
+        prog="python -m f1opt.demo", description="f1opt demo: every method on built-in data."
+    )
+    add_arguments(parser)
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:  # --help, or bad usage (already printed)
+        return int(exc.code or 0)
+    logging.basicConfig(
+        level=logging.ERROR if args.quiet else logging.INFO, format="f1opt: %(message)s"
+    )
+    try:
+        return run_from_args(args)
+    except ValueError as exc:
+        print(f"f1opt: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

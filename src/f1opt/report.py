@@ -40,29 +40,58 @@ class Section:
     Attributes
     ----------
     title : str
-    task : f1opt.cli.Task
-        Validation scores and labels (the curves are drawn on them).
-    average : str
-    beta : float
-    rows : list of f1opt.cli.MethodResult
-        The comparison (first row: the default decision).
-    n_folds : int
-    chosen : str or None
-        Name of the method chosen by cross-validation.
-    test : f1opt.cli.Task or None
+    comparison : f1opt.compare.Comparison
+        The comparison of the rules (its first candidate is the default decision).
+    scores : ndarray of shape (n,), (n, L) or (n, K)
+        Validation scores (the curves are drawn on them).
+    y : ndarray
+        Their labels: 0/1 (binary, multilabel) or class ids (multiclass).
+    description : str
+        One line about the validation data.
+    test_description : str
+        One line about the test data ("" without).
     notes : list of str
         Free text shown under the table (HTML-escaped).
     """
 
     title: str
-    task: object
-    average: str
-    beta: float
-    rows: list
-    n_folds: int
-    chosen: str | None = None
-    test: object = None
+    comparison: object
+    scores: np.ndarray
+    y: np.ndarray
+    description: str = ""
+    test_description: str = ""
     notes: list = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        """The target kind: binary, multilabel or multiclass."""
+        return self.comparison.target
+
+    @property
+    def average(self) -> str:
+        """The F-beta average compared."""
+        return self.comparison.average
+
+    @property
+    def beta(self) -> float:
+        """The beta of F-beta."""
+        return self.comparison.beta
+
+    @property
+    def n_columns(self) -> int:
+        """Label or class columns."""
+        return self.comparison.n_columns
+
+    @property
+    def rows(self) -> list:
+        """The compared candidates (f1opt.compare.CandidateResult)."""
+        return self.comparison.candidates
+
+    @property
+    def chosen(self) -> str | None:
+        """Name of the chosen candidate."""
+        best = self.comparison.chosen
+        return None if best is None else best.name
 
 
 def _require_matplotlib():
@@ -163,23 +192,17 @@ def _one_hot(ids, n_columns):
 
 def _rule_predictions(section):
     """(name, 0/1 predictions pooled as a matrix) for the default and every fitted rule."""
-    from .cli import default_predictions
-
-    task = section.task
     out = []
     for row in section.rows:
-        if row.method.startswith("default"):
-            pred = default_predictions(task.kind, task.scores)
-        elif row.decider is not None:
-            try:
-                pred = np.asarray(row.decider.predict(task.scores))
-            except Exception:  # a rule that cannot predict is left out of the figure
-                continue
-        else:
+        if row.decider is None:
             continue
-        if task.kind == "multiclass":
-            pred = _one_hot(pred, task.n_columns)
-        out.append((row.method, pred))
+        try:
+            pred = np.asarray(row.decider.predict(section.scores))
+        except Exception:  # a rule that cannot predict is left out of the figure
+            continue
+        if section.kind == "multiclass":
+            pred = _one_hot(pred, section.n_columns)
+        out.append((row.name, pred))
     return out
 
 
@@ -201,18 +224,17 @@ def _fname(beta):
 
 
 def _plot_f_threshold(section, path):
-    task = section.task
     fig = _figure()
     ax = fig.add_subplot()
     fname = _fname(section.beta)
-    if task.kind == "multiclass":
+    if section.kind == "multiclass":
         from sklearn.metrics import fbeta_score
 
-        classes = np.arange(task.n_columns)
+        classes = np.arange(section.n_columns)
         width = 0.8 / max(1, len(section.rows))
         for i, (name, pred) in enumerate(_rule_predictions(section)):
             f = fbeta_score(
-                _one_hot(task.y, task.n_columns),
+                _one_hot(section.y, section.n_columns),
                 pred,
                 beta=section.beta,
                 average=None,
@@ -225,7 +247,7 @@ def _plot_f_threshold(section, path):
         ax.legend(fontsize=8)
         fig.savefig(path)
         return
-    s = task.scores
+    s = section.scores
     lo, hi = float(np.min(s)), float(np.max(s))
     grid = np.unique(np.quantile(s, np.linspace(0, 1, 161)))
     grid = np.unique(
@@ -233,17 +255,17 @@ def _plot_f_threshold(section, path):
     )
     chosen_t = None
     for row in section.rows:
-        if row.method == "global" and row.decider is not None:
+        if row.name == "global" and row.decider is not None:
             chosen_t = float(row.decider.threshold_)
     if chosen_t is not None and np.isfinite(chosen_t):
         grid = np.unique(np.append(grid, chosen_t))
-    f = f_by_threshold(s, task.y, grid, beta=section.beta, average=section.average)
+    f = f_by_threshold(s, section.y, grid, beta=section.beta, average=section.average)
     ax.plot(grid, f, color="C0", lw=1.5, label=f"one global threshold ({section.average})")
     if lo <= 0.5 <= hi:
-        f05 = f_by_threshold(s, task.y, [0.5], beta=section.beta, average=section.average)[0]
+        f05 = f_by_threshold(s, section.y, [0.5], beta=section.beta, average=section.average)[0]
         ax.plot([0.5], [f05], "s", color="C3", ms=7, label=f"0.5 default: {f05:.3f}")
     if chosen_t is not None and np.isfinite(chosen_t):
-        fc = f_by_threshold(s, task.y, [chosen_t], beta=section.beta, average=section.average)[0]
+        fc = f_by_threshold(s, section.y, [chosen_t], beta=section.beta, average=section.average)[0]
         ax.plot(
             [chosen_t],
             [fc],
@@ -254,7 +276,7 @@ def _plot_f_threshold(section, path):
         )
     styles = iter(["--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1))])
     for row in section.rows:
-        if row.method in ("global",) or row.method.startswith("default"):
+        if row.name in ("global", "default"):
             continue
         if row.fit_score is not None:
             ax.axhline(
@@ -262,7 +284,7 @@ def _plot_f_threshold(section, path):
                 ls=next(styles, "--"),
                 lw=1,
                 color="0.35",
-                label=f"{row.method}: {row.fit_score:.3f}",
+                label=f"{row.name}: {row.fit_score:.3f}",
             )
     ax.set_xlabel("threshold (predict positive iff score >= threshold)")
     ax.set_ylabel(f"{section.average} {fname} (validation)")
@@ -275,7 +297,6 @@ def _plot_f_threshold(section, path):
 def _plot_pr(section, path):
     from sklearn.metrics import precision_recall_curve
 
-    task = section.task
     beta2 = section.beta**2
     fig = _figure(5.6, 5.0)
     ax = fig.add_subplot()
@@ -294,11 +315,11 @@ def _plot_pr(section, path):
                 xytext=(-22, 3),
                 textcoords="offset points",
             )
-    if task.kind == "multiclass":
-        y_pooled = _one_hot(task.y, task.n_columns).ravel()
+    if section.kind == "multiclass":
+        y_pooled = _one_hot(section.y, section.n_columns).ravel()
     else:
-        y_pooled = np.asarray(task.y).ravel()
-    precision, recall, _ = precision_recall_curve(y_pooled, np.asarray(task.scores).ravel())
+        y_pooled = np.asarray(section.y).ravel()
+    precision, recall, _ = precision_recall_curve(y_pooled, np.asarray(section.scores).ravel())
     ax.plot(recall, precision, color="C0", lw=1.5, label="pooled PR curve (validation)")
     markers = iter("so*^DvP<>")
     for name, pred in _rule_predictions(section):
@@ -320,12 +341,11 @@ def _plot_pr(section, path):
 
 
 def _plot_thresholds(section, path) -> bool:
-    task = section.task
-    deciders = {row.method: row.decider for row in section.rows if row.decider is not None}
+    deciders = {row.name: row.decider for row in section.rows if row.decider is not None}
     fig = _figure()
     ax = fig.add_subplot()
     drawn = False
-    per_class = deciders.get("per-class")
+    per_class = deciders.get("per_class")
     if per_class is not None and hasattr(per_class, "thresholds_"):
         t = np.asarray(per_class.thresholds_, dtype=np.float64)
         index = np.arange(t.size)
@@ -370,7 +390,7 @@ def _plot_thresholds(section, path) -> bool:
             lw=1,
             label=f"global threshold {float(glob.threshold_):.3g}",
         )
-    if task.kind != "multiclass":
+    if section.kind != "multiclass":
         ax.axhline(0.5, color="C3", ls=":", lw=1, label="0.5 default")
     ax.set_ylabel("threshold" if per_class is not None else "value (symmetric log scale)")
     ax.set_title("per-label thresholds" if per_class is not None else "class weights and offsets")
@@ -403,34 +423,42 @@ def _table_html(section) -> str:
     fname = _fname(section.beta)
     with_test = any(r.test_score is not None for r in section.rows)
     head = (
-        f"<tr><th>method</th><th>{fname} cv mean</th><th>cv sd</th>"
-        f"<th>{fname} fit</th>"
+        f"<tr><th>candidate</th><th>{fname} cv mean</th><th>cv sd</th>"
+        f"<th>out-of-fold {fname}</th><th>95% interval</th><th>{fname} fit</th>"
         + (f"<th>{fname} test</th>" if with_test else "")
-        + "<th>fit s</th><th>note</th></tr>"
+        + "<th>cv s</th><th>note</th></tr>"
     )
     body = []
     for r in section.rows:
-        cls = ' class="chosen"' if r.method == section.chosen else ""
-        note = ("chosen " if r.method == section.chosen else "") + r.note
+        cls = ' class="chosen"' if r.chosen else ""
+        ran = r.error is None
+        lo, hi = r.interval
+        interval = f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else "&ndash;"
         body.append(
-            f"<tr{cls}><td>{html.escape(r.method)}</td><td>{_num(r.cv_mean)}</td>"
-            f"<td>{_num(r.cv_std)}</td><td>{_num(r.fit_score)}</td>"
+            f"<tr{cls}><td>{html.escape(r.name)}</td><td>{_num(r.mean if ran else None)}</td>"
+            f"<td>{_num(r.std if ran else None)}</td><td>{_num(r.oof_score if ran else None)}</td>"
+            f"<td>{interval}</td><td>{_num(r.fit_score)}</td>"
             + (f"<td>{_num(r.test_score)}</td>" if with_test else "")
-            + f'<td>{_num(r.seconds, 2)}</td><td class="note">{html.escape(note)}</td></tr>'
+            + f'<td>{_num(r.fit_time, 2)}</td><td class="note">{html.escape(r.note)}</td></tr>'
         )
     return "<table>\n" + head + "\n" + "\n".join(body) + "\n</table>"
 
 
 def _section_html(i, section, figures) -> str:
-    task = section.task
     parts = [f'<h2 id="s{i}">{html.escape(section.title)}</h2>']
-    desc = task.describe() if hasattr(task, "describe") else ""
-    test = f"; test data: {section.test.describe()}" if section.test is not None else ""
+    desc = section.description
+    test = f"; test data: {section.test_description}" if section.test_description else ""
+    rule = (
+        "a more complex rule replaces a simpler one only when its mean gain over the folds "
+        "exceeds one standard error of the paired fold differences"
+        if section.comparison.selection == "noise"
+        else "the best pooled out-of-fold F wins"
+    )
     parts.append(
         f"<p>{html.escape(desc + test)}. Target: {html.escape(section.average)} "
-        f"{_fname(section.beta)}; every method cross-validated on the same "
-        f"{section.n_folds} folds of the validation data, then refitted on all of it "
-        "(<em>fit</em>: in-sample; <em>test</em>: held-out).</p>"
+        f"{_fname(section.beta)}; every rule cross-validated on the same splits "
+        f"({section.comparison.folds_text}) of the validation data ({rule}), then refitted "
+        "on all of it (<em>fit</em>: in-sample; <em>test</em>: held-out).</p>"
     )
     parts.append(_table_html(section))
     for note in section.notes:

@@ -1,0 +1,232 @@
+"""The comparison engine: shared folds, per-split scores and thresholds, the choice."""
+
+import inspect
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import fbeta_score as sk_fbeta
+
+import f1opt
+from f1opt.compare import (
+    Candidate,
+    CandidateResult,
+    _choose,
+    candidates_for,
+    compare,
+    f_score,
+    fold_mean_available,
+)
+
+
+def _binary(rng, n=300, shift=0.35):
+    y = (rng.random(n) < 0.3).astype(int)
+    return np.clip(shift * y + (1 - shift) * rng.random(n), 0, 1), y
+
+
+def _multilabel(rng, n=200, n_labels=4):
+    y = (rng.random((n, n_labels)) < 0.35).astype(int)
+    return np.clip(0.35 * y + 0.65 * rng.random((n, n_labels)), 0, 1), y
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    average=st.sampled_from(["micro", "macro", "weighted", "samples"]),
+    beta=st.sampled_from([0.5, 1.0, 2.0]),
+    weighted=st.booleans(),
+)
+def test_f_score_is_sklearns(seed, average, beta, weighted):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 30))
+    y = (rng.random((n, 3)) < 0.3).astype(int)
+    pred = (rng.random((n, 3)) < 0.4).astype(int)
+    w = rng.integers(0, 4, n).astype(float) if weighted else None
+    if w is not None and w.sum() == 0:
+        w[0] = 1.0
+    want = sk_fbeta(y, pred, beta=beta, average=average, zero_division=0, sample_weight=w)
+    got = f_score("multilabel", y, pred, beta=beta, average=average, sample_weight=w)
+    assert got == pytest.approx(want, abs=1e-12)
+    # binary (first column) and multiclass (ids) too
+    want = sk_fbeta(y[:, 0], pred[:, 0], beta=beta, zero_division=0, sample_weight=w)
+    assert f_score("binary", y[:, 0], pred[:, 0], beta=beta, sample_weight=w) == pytest.approx(
+        want, abs=1e-12
+    )
+    k, kp = rng.integers(0, 4, n), rng.integers(0, 4, n)
+    for avg in ("macro", "weighted", "micro"):
+        want = sk_fbeta(
+            k, kp, beta=beta, average=avg, labels=range(4), zero_division=0, sample_weight=w
+        )
+        got = f_score("multiclass", k, kp, beta=beta, average=avg, n_columns=4, sample_weight=w)
+        assert got == pytest.approx(want, abs=1e-12)
+
+
+def test_splits_are_shared_and_scores_are_recomputable(rng):
+    s, y = _binary(rng)
+    result = compare(s, y, target="binary", average="binary", cv=4, random_state=3)
+    assert [c.name for c in result.candidates] == ["default", "global"]
+    glob = result["global"]
+    pooled = np.zeros_like(y)
+    for i, (train, held) in enumerate(result.splits):
+        rule = f1opt.GlobalThreshold().fit(s[train], y[train])
+        assert glob.split_thresholds[i] == rule.threshold_
+        pred = rule.predict(s[held])
+        pooled[held] = pred
+        assert glob.split_scores[i] == pytest.approx(sk_fbeta(y[held], pred, beta=1), abs=1e-12)
+        assert result.default.split_scores[i] == pytest.approx(
+            sk_fbeta(y[held], s[held] >= 0.5, beta=1), abs=1e-12
+        )
+    assert glob.oof_score == pytest.approx(sk_fbeta(y, pooled, beta=1), abs=1e-12)
+    assert glob.mean == pytest.approx(np.mean(glob.split_scores))
+    assert glob.std == pytest.approx(np.std(glob.split_scores))
+    cv = result.cv_results()
+    assert list(cv["candidate"]) == ["default", "global"]
+    assert cv["split0_threshold"][1] == glob.split_thresholds[0]
+    assert cv["chosen"].sum() == 1
+
+
+def test_bootstrap_interval_is_the_percentiles_of_resampled_f(rng):
+    s, y = _binary(rng, n=120)
+    result = compare(
+        s, y, target="binary", average="binary", methods=["global"], n_bootstrap=30, cv=3
+    )
+    glob = result["global"]
+    pooled = np.zeros_like(y)
+    for train, held in result.splits:
+        pooled[held] = f1opt.GlobalThreshold().fit(s[train], y[train]).predict(s[held])
+    seed = int(np.random.default_rng(0).integers(2**31))  # compare's seed for random_state=0
+    idx = np.random.default_rng(seed).integers(0, y.size, size=(30, y.size))
+    values = [sk_fbeta(y[i], pooled[i], beta=1, zero_division=0) for i in idx]
+    low, high = np.percentile(values, [2.5, 97.5])
+    assert glob.interval == pytest.approx((low, high), abs=1e-12)
+    assert low <= glob.oof_score <= high
+
+
+def _fake(name, method, scores, oof=None, batch=False):
+    scores = np.asarray(scores, dtype=float)
+    return CandidateResult(
+        candidate=Candidate(name, method),
+        split_scores=scores,
+        split_thresholds=[None] * scores.size,
+        oof_score=float(scores.mean() if oof is None else oof),
+        interval=(np.nan, np.nan),
+        batch_dependent=batch,
+    )
+
+
+def test_one_standard_error_rule():
+    default = [0.80, 0.82, 0.78, 0.81, 0.79]
+    # a noisy gain: mean 0.004, paired differences (+0.03, -0.02, ...) with SE above it
+    noisy = _fake("global", "global", [0.83, 0.80, 0.80, 0.80, 0.79])
+    assert _choose([_fake("default", "default", default), noisy], "noise").name == "default"
+    assert _choose([_fake("default", "default", default), noisy], "best").name == "global"
+    # a steady gain of 0.02 on every fold (SE 0) replaces the default
+    steady = _fake("global", "global", np.add(default, 0.02))
+    assert _choose([_fake("default", "default", default), steady], "noise").name == "global"
+    # exact ties: the default
+    same = _fake("global", "global", default)
+    assert _choose([_fake("default", "default", default), same], "noise").name == "default"
+    assert _choose([_fake("default", "default", default), same], "best").name == "default"
+    # a batch rule is never chosen, however good
+    batch = _fake("expected", "expected", np.add(default, 0.1), batch=True)
+    for selection in ("noise", "best"):
+        assert _choose([_fake("default", "default", default), batch], selection).name == "default"
+
+
+def test_the_simpler_of_two_rules_within_noise_of_the_best():
+    default = _fake("default", "default", [0.70, 0.72, 0.69, 0.71, 0.70])
+    glob = _fake("global", "global", [0.76, 0.78, 0.75, 0.77, 0.76])
+    per_class = _fake("per_class", "per_class", [0.77, 0.78, 0.76, 0.76, 0.77])  # +0.002
+    assert _choose([default, glob, per_class], "noise").name == "global"
+    assert _choose([default, glob, per_class], "best").name == "per_class"
+
+
+def test_no_positive_is_an_error(rng):
+    s = rng.random(50)
+    with pytest.raises(ValueError, match="no positive"):
+        compare(s, np.zeros(50, int), target="binary", average="binary")
+    with pytest.raises(ValueError, match="no positive"):
+        compare(rng.random((50, 3)), np.zeros((50, 3), int), target="multilabel", average="micro")
+
+
+def test_samples_tries_three_calibrations(rng):
+    s, y = _multilabel(rng)
+    names = [c.name for c in candidates_for("multilabel", "samples")]
+    assert names == ["default", "global", "expected", "expected[isotonic]", "expected[sigmoid]"]
+    names = [c.name for c in candidates_for("multilabel", "samples", response="decision_function")]
+    assert names == ["default", "global", "expected[isotonic]", "expected[sigmoid]"]
+    result = compare(s, y, target="multilabel", average="samples", cv=3, n_bootstrap=0)
+    calibrations = [c.decider.calibration for c in result.candidates if c.method == "expected"]
+    assert calibrations == [None, "isotonic", "sigmoid"]
+    assert all(not c.batch_dependent for c in result.candidates)
+
+
+def test_explicit_batch_rule_is_compared_but_not_chosen(rng):
+    s, y = _binary(rng, shift=0.6)
+    result = compare(s, y, target="binary", average="binary", methods=["global", "expected"])
+    assert result["expected"].batch_dependent and not result["expected"].chosen
+    assert "batch rule" in result.format_table()
+    forced = compare(
+        s, y, target="binary", average="binary", methods=["expected"], choose="expected"
+    )
+    assert forced.chosen.name == "expected"
+
+
+def test_a_split_without_positives_falls_back_to_the_default(rng):
+    s = rng.random(40)
+    y = np.zeros(40, int)
+    y[:2] = 1
+    folds = [(np.arange(2, 40), np.arange(2))]  # the training part has no positive
+    result = compare(s, y, target="binary", average="binary", cv=folds, n_bootstrap=0)
+    assert result["global"].n_fallback == 1
+    assert result["global"].split_thresholds == [None]
+
+
+def test_weighted_scores_are_sklearns(rng):
+    s, y = _binary(rng)
+    w = rng.integers(0, 3, y.size).astype(float)
+    result = compare(s, y, target="binary", average="binary", methods=[], sample_weight=w, cv=3)
+    for i, (_, held) in enumerate(result.splits):
+        want = sk_fbeta(y[held], s[held] >= 0.5, beta=1, sample_weight=w[held], zero_division=0)
+        assert result.default.split_scores[i] == pytest.approx(want, abs=1e-12)
+    assert result.default.oof_score == pytest.approx(
+        sk_fbeta(y, s >= 0.5, beta=1, sample_weight=w), abs=1e-12
+    )
+
+
+@pytest.mark.skipif(
+    "sample_weight" not in inspect.signature(f1opt.GlobalThreshold.fit).parameters,
+    reason="GlobalThreshold.fit has no sample_weight yet (added by the threshold kernels' branch)",
+)
+def test_integer_weights_fit_the_rule_of_repeated_rows(rng):
+    s, y = _binary(rng, n=150)
+    w = rng.integers(0, 4, y.size)
+    result = compare(s, y, target="binary", average="binary", methods=["global"], sample_weight=w)
+    repeated = f1opt.GlobalThreshold().fit(np.repeat(s, w), np.repeat(y, w))
+    assert result["global"].decider.threshold_ == repeated.threshold_
+
+
+@pytest.mark.skipif(not fold_mean_available(), reason="thresholds.fold_mean_threshold is absent")
+def test_fold_mean_objective_uses_the_kernel(rng):
+    from f1opt.thresholds import fold_mean_threshold
+
+    s, y = _binary(rng)
+    result = compare(s, y, target="binary", average="binary", objective="both", cv=4)
+    assert [c.name for c in result.candidates] == ["default", "global", "global[fold_mean]"]
+    fold_ids = np.empty(y.size, int)
+    for i, (_, held) in enumerate(result.splits):
+        fold_ids[held] = i
+    want = fold_mean_threshold(s, y, fold_ids)
+    want = getattr(want, "threshold", want[0] if isinstance(want, tuple) else want)
+    assert result["global[fold_mean]"].decider.threshold_ == want
+
+
+def test_fold_mean_without_the_kernel_is_a_clear_error(rng, monkeypatch):
+    from f1opt import thresholds
+
+    monkeypatch.delattr(thresholds, "fold_mean_threshold", raising=False)
+    s, y = _binary(rng)
+    result = compare(s, y, target="binary", average="binary", objective="fold_mean", n_bootstrap=0)
+    assert "fold_mean_threshold" in result["global[fold_mean]"].error
+    assert result.chosen.name == "default"
