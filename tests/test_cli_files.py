@@ -224,7 +224,7 @@ def test_no_header_flag_reads_integer_first_row_as_data(case, capsys):
     rule = case.o("rule.json")
     case.run(
         "fit", "--scores", case.path("s.csv"), "--labels", case.path("y.csv"), "--no-header",
-        "--method", "per-class", "-o", rule, "-q",
+        "--method", "per_class", "-o", rule, "-q",
     )  # fmt: skip
     _ok(case, capsys)
     want = PerClassThreshold().fit(s[:, :2], y[:, :2]).thresholds_
@@ -239,7 +239,7 @@ def test_integer_first_row_of_labels_is_data_when_rows_say_so(case, capsys):
     rule = case.o("rule.json")
     case.run(
         "fit", "--scores", case.path("s.csv"), "--labels", case.path("y.csv"),
-        "--method", "per-class", "-o", rule, "-q",
+        "--method", "per_class", "-o", rule, "-q",
     )  # fmt: skip
     _ok(case, capsys)
     want = PerClassThreshold().fit(s[:, :2], y[:, :2]).thresholds_
@@ -320,7 +320,7 @@ def test_multilabel_label_columns_beside_scores(case, capsys):
     rule = case.o("rule.json")
     case.run(
         "fit", "--scores", case.path("d.csv"), "--label-columns", "ya,yb,yc",
-        "--method", "per-class", "-o", rule, "-q",
+        "--method", "per_class", "-o", rule, "-q",
     )  # fmt: skip
     _ok(case, capsys)
     np.testing.assert_array_equal(
