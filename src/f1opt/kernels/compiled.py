@@ -1,7 +1,10 @@
 """Optional compiled (numba) versions of the two passes of the bucket search.
 
-Imported lazily by :mod:`f1opt._buckets`; when numba is missing (or fails to
-compile) the numpy versions there are used and the results are identical.
+Imported lazily by :mod:`f1opt._engine` (never by :mod:`f1opt.kernels.buckets`,
+which receives the module as an argument); when numba is missing (or fails to
+compile) the numpy versions are used and the results are identical.
+
+Counts are float64 sums of weights (``w`` of length 0 means every row counts 1).
 
 Both kernels read the scores once, in blocks: each block is rounded to float32
 (monotone, so the order is kept), ``-0.0`` becomes ``+0.0`` (so equal values
@@ -36,17 +39,18 @@ def _bucket(key, shift, base, rmask, rshift):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def bucket_counts(scores, y, shift, base, rmask, rshift, n_buckets):  # pragma: no cover - compiled
+def bucket_counts(scores, y, w, shift, base, rmask, rshift, n_buckets):  # pragma: no cover
     """Counts of all scores (row 0) and of positives (row 1) in each bucket.
 
     The bucket of key ``k`` is ``base[t] + ((k & rmask[t]) >> rshift)`` with
     ``t = k >> shift``: uniform buckets for ``rmask = 0``, refined ones where
     ``rmask`` keeps the low bits; ``rshift = -1`` says "uniform" (bucket = t).
     """
-    counts = np.zeros((2, n_buckets), dtype=np.int64)
+    counts = np.zeros((2, n_buckets), dtype=np.float64)
     buf = np.empty(_BLOCK, dtype=np.float32)
     bits = buf.view(np.uint32)
     n = scores.shape[0]
+    weighted = w.shape[0] > 0
     zero = np.float32(0.0)
     for start in range(0, n, _BLOCK):
         m = min(_BLOCK, n - start)
@@ -54,16 +58,19 @@ def bucket_counts(scores, y, shift, base, rmask, rshift, n_buckets):  # pragma: 
             buf[i] = np.float32(scores[start + i]) + zero
         for i in range(m):
             bucket = _bucket(_key(bits[i]), shift, base, rmask, rshift)
-            counts[0, bucket] += 1
-            counts[1, bucket] += y[start + i]
+            wi = w[start + i] if weighted else 1.0
+            counts[0, bucket] += wi
+            counts[1, bucket] += wi * y[start + i]
     return counts
 
 
 @numba.njit(cache=True, nogil=True)
-def gather(scores, y, shift, base, rmask, rshift, roles, capacity):  # pragma: no cover - compiled
-    """Scores, labels and buckets of the role-1 buckets; maximum of each role-2 bucket."""
+def gather(scores, y, w, shift, base, rmask, rshift, roles, capacity):  # pragma: no cover
+    """Scores, labels, weights and buckets of the role-1 buckets; maximum of each role-2 bucket."""
+    weighted = w.shape[0] > 0
     values = np.empty(capacity, dtype=scores.dtype)
     labels = np.empty(capacity, dtype=np.uint8)
+    weights = np.empty(capacity if weighted else 0, dtype=np.float64)
     buckets = np.empty(capacity, dtype=np.int32)
     maxima = np.full(roles.shape[0], -np.inf)
     buf = np.empty(_BLOCK, dtype=np.float32)
@@ -81,40 +88,46 @@ def gather(scores, y, shift, base, rmask, rshift, roles, capacity):  # pragma: n
             if role == 1:
                 values[count] = scores[start + i]
                 labels[count] = y[start + i]
+                if weighted:
+                    weights[count] = w[start + i]
                 buckets[count] = bucket
                 count += 1
             elif role == 2:
                 v = np.float64(scores[start + i])
                 if v > maxima[bucket]:
                     maxima[bucket] = v
-    return values[:count], labels[:count], buckets[:count], maxima
+    return values[:count], labels[:count], weights[:count], buckets[:count], maxima
 
 
 @numba.njit(cache=True, nogil=True)
-def bucket_counts_2d(scores, y, shift, n_buckets):  # pragma: no cover - compiled
-    """Per-column counts (all, positives) of a 2-D array read row by row."""
+def bucket_counts_2d(scores, y, w, shift, n_buckets):  # pragma: no cover - compiled
+    """Per-column counts (all, positives) of a 2-D array read row by row (``w`` per row)."""
     n, n_labels = scores.shape
-    counts = np.zeros((n_labels, 2, n_buckets), dtype=np.int64)
+    weighted = w.shape[0] > 0
+    counts = np.zeros((n_labels, 2, n_buckets), dtype=np.float64)
     buf = np.empty(n_labels, dtype=np.float32)
     bits = buf.view(np.uint32)
     zero = np.float32(0.0)
     for i in range(n):
         for j in range(n_labels):
             buf[j] = np.float32(scores[i, j]) + zero
+        wi = w[i] if weighted else 1.0
         for j in range(n_labels):
             bucket = _key(bits[j]) >> np.uint32(shift)
-            counts[j, 0, bucket] += 1
-            counts[j, 1, bucket] += y[i, j]
+            counts[j, 0, bucket] += wi
+            counts[j, 1, bucket] += wi * y[i, j]
     return counts
 
 
 @numba.njit(cache=True, nogil=True)
-def gather_2d(scores, y, shift, roles, offsets):  # pragma: no cover - compiled
+def gather_2d(scores, y, w, shift, roles, offsets):  # pragma: no cover - compiled
     """Per-column gather of a 2-D array: column j fills ``offsets[j]:offsets[j + 1]``."""
     n, n_labels = scores.shape
+    weighted = w.shape[0] > 0
     total = offsets[n_labels]
     values = np.empty(total, dtype=scores.dtype)
     labels = np.empty(total, dtype=np.uint8)
+    weights = np.empty(total if weighted else 0, dtype=np.float64)
     buckets = np.empty(total, dtype=np.int32)
     maxima = np.full(roles.shape, -np.inf)
     fill = offsets[:n_labels].copy()
@@ -131,10 +144,12 @@ def gather_2d(scores, y, shift, roles, offsets):  # pragma: no cover - compiled
                 c = fill[j]
                 values[c] = scores[i, j]
                 labels[c] = y[i, j]
+                if weighted:
+                    weights[c] = w[i]
                 buckets[c] = bucket
                 fill[j] = c + 1
             elif role == 2:
                 v = np.float64(scores[i, j])
                 if v > maxima[j, bucket]:
                     maxima[j, bucket] = v
-    return values, labels, buckets, maxima
+    return values, labels, weights, buckets, maxima
