@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "ExpectedF1": "expected",
     "expected_fbeta": "expected",
+    "fbeta_curve": "thresholds",
     "ClassWeights": "weights",
     "F1OptimalClassifier": "estimator",
     "MetaCost": "metacost",

@@ -320,6 +320,8 @@ def fold_mean(scores, y, fold_ids, sample_weight=None, beta=1.0, zero_division=0
     -------
     threshold, score : float
     """
+    if sample_weight is not None:
+        fold_ids = np.asarray(fold_ids)[np.asarray(sample_weight) > 0]
     scores, y, w = drop_zero_weights(scores, y, sample_weight)
     folds, groups = np.unique(fold_ids, return_inverse=True)
     groups = groups.ravel()
