@@ -257,6 +257,10 @@ def grouped_cut_candidates(
     candidates : FlatCandidates
     """
     values = np.asarray(values)
+    if values.size == 0:
+        e = np.empty(0)
+        sizes = np.zeros(n_groups, dtype=np.int64)
+        return FlatCandidates(e, e, e, e, sizes, np.asarray(n_positives, np.float64), dtype)
     w = np.ones(values.size) if sample_weight is None else np.asarray(sample_weight, np.float64)
     order = np.lexsort((-values.astype(np.float64), groups))  # by group, then descending
     v = values[order].astype(np.float64)
@@ -266,16 +270,16 @@ def grouped_cut_candidates(
     m = v.size
     cum_pos = np.cumsum(yy)
     cum_all = np.cumsum(ww)
-    new_group = np.append(True, g[1:] != g[:-1]) if m else np.zeros(0, bool)
-    start = np.maximum.accumulate(np.where(new_group, np.arange(m), 0)) if m else new_group
-    pos_before = np.where(start > 0, cum_pos[start - 1], 0.0) if m else cum_pos
-    all_before = np.where(start > 0, cum_all[start - 1], 0.0) if m else cum_all
-    is_last = np.append((v[1:] != v[:-1]) | (g[1:] != g[:-1]), True) if m else new_group
+    new_group = np.append(True, g[1:] != g[:-1])
+    start = np.maximum.accumulate(np.where(new_group, np.arange(m), 0))
+    pos_before = np.where(start > 0, cum_pos[start - 1], 0.0)
+    all_before = np.where(start > 0, cum_all[start - 1], 0.0)
+    is_last = np.append((v[1:] != v[:-1]) | (g[1:] != g[:-1]), True)
     last = np.flatnonzero(is_last)
     prev_last = np.append(-1, last[:-1])
     pos_at_value = cum_pos[last] - np.where(prev_last >= 0, cum_pos[np.maximum(prev_last, 0)], 0)
     keep = pos_at_value > 0
-    nxt = np.minimum(last + 1, max(m - 1, 0))
+    nxt = np.minimum(last + 1, m - 1)
     below = np.where((last + 1 < m) & (g[nxt] == g[last]), v[nxt], -np.inf)
     last_k = last[keep]
     tp = cum_pos[last_k] - pos_before[last_k]
