@@ -217,3 +217,32 @@ def test_sparse_label_with_unstored_positives_only_predicts_nothing():
     d = f1opt.PerClassThreshold(average="macro").fit(S, Y)
     assert d.thresholds_[1] == np.inf
     assert d.best_score_ == pytest.approx(sk(Y, dense(d.predict(S)), 1.0, "macro"))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_compiled_sweep_equals_numpy_sweep(dtype, weighted):
+    if _engine.compiled_kernels() is None:
+        pytest.skip("numba kernels unavailable")
+    rng = np.random.default_rng(7)
+    for _ in range(15):
+        n, n_labels = int(rng.integers(1, 40)), int(rng.integers(1, 5))
+        S = (rng.integers(0, 6, (n, n_labels)) / 5 - 0.4).astype(dtype)  # ties, -0.0 and 0.0
+        Y = rng.integers(0, 2, (n, n_labels)).astype(np.int8)
+        w = rng.integers(0, 3, n).astype(float) if weighted else None
+        if w is not None and not w.any():
+            w[0] = 1.0
+        for average in ("macro", "weighted", "samples"):
+            for beta in BETAS:
+                a = _engine.global_search(S, Y, w, beta, average, engine="sort")
+                b = _engine.global_search(S, Y, w, beta, average, engine="compiled")
+                assert a[0] == b[0]
+                assert a[1] == pytest.approx(b[1], abs=1e-12)
+        if n_labels == 1:
+            continue  # sklearn sees (n, 1) labels as binary
+        # explicit groups: the sparse entries
+        csr = sp.csr_array(S.astype(np.float64))
+        a = _engine.global_search(csr, Y, w, 1.0, "samples")
+        assert a[1] == pytest.approx(
+            brute_sparse_global(S.astype(np.float64), S != 0, Y, 1.0, "samples", w), abs=1e-9
+        )

@@ -254,18 +254,25 @@ def binary(
 
 
 def _group_layout(y, w_rows, average):
-    """Groups, group weights and positives of a dense (n, L) matrix, flattened row-major."""
+    """Layout, group weights and positives of a dense (n, L) matrix, flattened row-major."""
     n_samples, n_labels = y.shape
     yw = y if w_rows is None else y * w_rows[:, None]
     if average == "samples":
-        groups = np.repeat(np.arange(n_samples), n_labels)
         p = yw.sum(axis=1, dtype=np.float64)
         gw = np.ones(n_samples) if w_rows is None else w_rows
-    else:
-        groups = np.tile(np.arange(n_labels), n_samples)
-        p = yw.sum(axis=0, dtype=np.float64)
-        gw = np.ones(n_labels) if average == "macro" else p
-    return groups, gw, p
+        return ("rows", n_labels), gw, p
+    p = yw.sum(axis=0, dtype=np.float64)
+    gw = np.ones(n_labels) if average == "macro" else p
+    return ("cols", n_labels), gw, p
+
+
+def _sweep_kernels(kind, size, settings):
+    """Compiled sweep for large inputs unless an engine other than compiled was asked for."""
+    if kind == "compiled":
+        return compiled_kernels(settings)
+    if kind in ("sort", "buckets") or size < settings.bucket_min_size:
+        return None
+    return compiled_kernels(settings)
 
 
 def global_search(
@@ -303,13 +310,13 @@ def global_search(
         )
     dtype = scores.dtype if dtype is None else dtype
     scores, y, w = drop_zero_weights(scores, y, sample_weight)
-    groups, gw, p = _group_layout(y, w, average)
+    layout, gw, p = _group_layout(y, w, average)
     if average == "weighted" and p.sum() == 0:
         return np.inf, float(zero_division)  # every threshold scores zero_division
-    w_entries = None if w is None else np.repeat(w, scores.shape[1])
     return _cuts.grouped_sweep(
-        scores.ravel(), y.ravel(), groups, gw, p, beta, zero_division, w_entries,
-        _cuts.threshold_dtype(dtype),
+        scores.ravel(), y.ravel(), None, gw, p, beta, zero_division, w,
+        _cuts.threshold_dtype(dtype), layout=layout,
+        compiled=_sweep_kernels(engine, scores.size, settings),
     )  # fmt: skip
 
 
@@ -329,7 +336,7 @@ def fold_mean(scores, y, fold_ids, sample_weight=None, beta=1.0, zero_division=0
     p = np.bincount(groups, weights=yw, minlength=folds.size)
     return _cuts.grouped_sweep(
         scores, y, groups, np.ones(folds.size), p, beta, zero_division, w,
-        _cuts.threshold_dtype(dtype),
+        _cuts.threshold_dtype(dtype), compiled=_sweep_kernels(None, scores.size, SETTINGS),
     )  # fmt: skip
 
 
@@ -472,4 +479,7 @@ def _sparse_global(scores, y, sample_weight, beta, average, zero_division):
         gw = np.ones(scores.shape[1]) if average == "macro" else pos_col
         if average == "weighted" and p.sum() == 0:
             return np.inf, float(zero_division)
-    return _cuts.grouped_sweep(values, labels, groups, gw, p, beta, zero_division, w, dtype)
+    return _cuts.grouped_sweep(
+        values, labels, groups, gw, p, beta, zero_division, w, dtype,
+        compiled=_sweep_kernels(None, values.size, SETTINGS),
+    )  # fmt: skip

@@ -153,3 +153,161 @@ def gather_2d(scores, y, w, shift, roles, offsets):  # pragma: no cover - compil
                 if v > maxima[j, bucket]:
                     maxima[j, bucket] = v
     return values, labels, weights, buckets, maxima
+
+
+@numba.njit(inline="always")
+def _fbeta(tp, k, p, b2, zero_division):  # pragma: no cover - compiled
+    den = b2 * p + k
+    if den > 0:
+        return (1.0 + b2) * tp / den
+    return zero_division
+
+
+@numba.njit(cache=True, nogil=True)
+def grouped_sweep(
+    order, scores, y, w, groups, mode, div, gw, p, b2, zero_division, base, tol
+):  # pragma: no cover - compiled
+    """Running weighted mean of per-group F-beta over the entries, highest score first.
+
+    The group of entry ``i`` is ``groups[i]`` (mode 0), ``i % div`` (mode 1:
+    the column of a row-major matrix) or ``i // div`` (mode 2: its row); its
+    weight is ``w[i // div]`` (``div = 1`` for per-entry weights; ``w`` empty:
+    1). One pass keeps every cut within ``tol`` of the best so far (dropping
+    the ones left behind when the best rises).
+
+    Returns
+    -------
+    best : float
+    positions : ndarray of int64
+        Index (into ``order``) of the last entry of each near-best cut, -1 for the
+        empty cut, increasing.
+    totals : ndarray of float64
+    """
+    m = order.shape[0]
+    n_groups = gw.shape[0]
+    weighted = w.shape[0] > 0
+    best = base
+    out_pos = np.empty(64, dtype=np.int64)
+    out_tot = np.empty(64, dtype=np.float64)
+    out_pos[0] = -1
+    out_tot[0] = base
+    count = 1
+    tp = np.zeros(n_groups)
+    k = np.zeros(n_groups)
+    total = base
+    nxt = scores[order[0]]
+    for t in range(m):
+        i = order[t]
+        cur = nxt
+        if mode == 0:
+            g = groups[i]
+        elif mode == 1:
+            g = i % div
+        else:
+            g = i // div
+        wi = w[i // div] if weighted else 1.0
+        old = _fbeta(tp[g], k[g], p[g], b2, zero_division)
+        tp[g] += wi * y[i]
+        k[g] += wi
+        total += gw[g] * (_fbeta(tp[g], k[g], p[g], b2, zero_division) - old)
+        if t + 1 < m:
+            nxt = scores[order[t + 1]]
+        if t + 1 == m or nxt != cur:
+            if total >= best - tol:
+                if total > best:
+                    best = total
+                    kept = 0
+                    for c in range(count):  # drop cuts no longer near the best
+                        if out_tot[c] >= best - tol:
+                            out_pos[kept] = out_pos[c]
+                            out_tot[kept] = out_tot[c]
+                            kept += 1
+                    count = kept
+                if count == out_pos.shape[0]:
+                    grown_pos = np.empty(2 * count, dtype=np.int64)
+                    grown_tot = np.empty(2 * count, dtype=np.float64)
+                    grown_pos[:count] = out_pos
+                    grown_tot[:count] = out_tot
+                    out_pos, out_tot = grown_pos, grown_tot
+                out_pos[count] = t
+                out_tot[count] = total
+                count += 1
+    return best, out_pos[:count], out_tot[:count]
+
+
+@numba.njit(cache=True, nogil=True)
+def pack_sweep_keys(scores, y):  # pragma: no cover - compiled
+    """uint64 keys ``key32(score) << 32 | index << 1 | y`` (float32 scores, < 2**31 entries).
+
+    Sorting them orders the entries by score (then index), and the sorted keys
+    carry each entry's index and label, so the sweep reads memory in order.
+    """
+    n = scores.shape[0]
+    out = np.empty(n, dtype=np.uint64)
+    buf = np.empty(1, dtype=np.float32)
+    bits = buf.view(np.uint32)
+    for i in range(n):
+        buf[0] = np.float32(scores[i]) + np.float32(0.0)
+        key = np.uint64(_key(bits[0]))
+        out[i] = (key << np.uint64(32)) | (np.uint64(i) << np.uint64(1)) | np.uint64(y[i])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def grouped_sweep_packed(
+    packed, w, groups, mode, div, gw, p, b2, zero_division, base, tol
+):  # pragma: no cover - compiled
+    """:func:`grouped_sweep` over ascending packed keys read from the top (see above).
+
+    Returns the same ``best, positions, totals``; position ``t`` counts from the
+    highest key (``packed[m - 1 - t]``).
+    """
+    m = packed.shape[0]
+    n_groups = gw.shape[0]
+    weighted = w.shape[0] > 0
+    best = base
+    out_pos = np.empty(64, dtype=np.int64)
+    out_tot = np.empty(64, dtype=np.float64)
+    out_pos[0] = -1
+    out_tot[0] = base
+    count = 1
+    tp = np.zeros(n_groups)
+    k = np.zeros(n_groups)
+    total = base
+    low = np.uint64(0xFFFFFFFF)
+    for t in range(m):
+        key = packed[m - 1 - t]
+        i = np.int64((key & low) >> np.uint64(1))
+        yi = np.float64(key & np.uint64(1))
+        if mode == 0:
+            g = groups[i]
+        elif mode == 1:
+            g = i % div
+        else:
+            g = i // div
+        wi = w[i // div] if weighted else 1.0
+        old = _fbeta(tp[g], k[g], p[g], b2, zero_division)
+        tp[g] += wi * yi
+        k[g] += wi
+        total += gw[g] * (_fbeta(tp[g], k[g], p[g], b2, zero_division) - old)
+        if t + 1 == m or (packed[m - 2 - t] >> np.uint64(32)) != (key >> np.uint64(32)):
+            if total >= best - tol:
+                if total > best:
+                    best = total
+                    kept = 0
+                    for c in range(count):
+                        if out_tot[c] >= best - tol:
+                            out_pos[kept] = out_pos[c]
+                            out_tot[kept] = out_tot[c]
+                            kept += 1
+                    count = kept
+                if count == out_pos.shape[0]:
+                    grown_pos = np.empty(2 * count, dtype=np.int64)
+                    grown_tot = np.empty(2 * count, dtype=np.float64)
+                    grown_pos[:count] = out_pos
+                    grown_tot[:count] = out_tot
+                    out_pos, out_tot = grown_pos, grown_tot
+                out_pos[count] = t
+                out_tot[count] = total
+                count += 1
+    return best, out_pos[:count], out_tot[:count]

@@ -459,6 +459,9 @@ def grouped_sweep(
     zero_division=0.0,
     sample_weight=None,
     dtype=np.float64,
+    *,
+    layout=None,
+    compiled=None,
 ):
     """Exact best single threshold for a weighted mean of per-group F-beta.
 
@@ -476,16 +479,22 @@ def grouped_sweep(
     scores : ndarray of shape (m,)
     y : ndarray of shape (m,)
         0/1 label of each entry.
-    groups : ndarray of int of shape (m,)
+    groups : ndarray of int of shape (m,), or None with ``layout``
     group_weight : ndarray of shape (n_groups,)
         Non-negative weight of each group's F in the mean (any scale).
     n_positives : ndarray of shape (n_groups,)
         (Weighted) positives of each group, counting entries not in ``scores``.
     beta, zero_division : float
-    sample_weight : ndarray of shape (m,), optional
-        Positive weight of each entry.
+    sample_weight : ndarray, optional
+        Positive weight of each entry (of each row with ``layout``).
     dtype : numpy dtype, default=np.float64
         Dtype of the threshold.
+    layout : ("cols", n_labels) or ("rows", n_labels), optional
+        ``scores`` is a row-major (n, n_labels) matrix flattened and the group
+        of an entry is its column (macro, weighted) or its row (samples).
+    compiled : module, optional
+        :mod:`f1opt.kernels.compiled` for the compiled sweep (same result,
+        memory of the sort order only).
 
     Returns
     -------
@@ -503,59 +512,123 @@ def grouped_sweep(
     b2 = beta * beta
     base = float((gw * np.where(p > 0, 0.0, zero_division)).sum())
     scores = np.asarray(scores)
-    if scores.size == 0:
+    m = scores.size
+    if m == 0:
         return np.inf, base
-    order = np.argsort(scores, kind="stable")[::-1]
-    s = scores[order].astype(np.float64)
-    g = np.asarray(groups)[order].astype(np.int64)
-    w = np.ones(s.size) if sample_weight is None else np.asarray(sample_weight, np.float64)[order]
-    yy = np.asarray(y)[order].astype(np.float64) * w
-    k_after = _within_group_cumsum(w, g, n_groups)
-    tp_after = _within_group_cumsum(yy, g, n_groups)
-    p_g = p[g]
-    f_new = fbeta_from_counts(tp_after, k_after, p_g, beta, zero_division)
-    f_old = fbeta_from_counts(tp_after - yy, k_after - w, p_g, beta, zero_division)
-    total = base + np.cumsum(gw[g] * (f_new - f_old))
-    last_of_value = np.flatnonzero(np.append(s[1:] != s[:-1], True))
-    cand = np.concatenate(([base], total[last_of_value]))
-    best_value = cand.max()
+    scores = scores.astype(np.float32) if scores.dtype == np.float16 else scores
+    mode, div = 0, 1
+    if layout is not None:
+        mode, div = (1 if layout[0] == "cols" else 2), int(layout[1])
+    w = None if sample_weight is None else np.asarray(sample_weight, np.float64)
+
+    def group_of(idx):
+        return groups[idx] if mode == 0 else (idx % div if mode == 1 else idx // div)
+
+    def weight_of(idx):
+        return np.ones(idx.size) if w is None else w[idx // div]
+
+    if mode == 0:
+        entries = np.bincount(groups, minlength=n_groups)
+    else:
+        entries = np.full(n_groups, m // n_groups)
     # rounding bound of the running sum: its partial sums are means in [0, 1]
-    entries = np.bincount(g, minlength=n_groups)
-    tol = 4 * _EPS * (s.size + 6 * float((gw * entries).sum()) + 16)
-    near = np.flatnonzero(cand >= best_value - tol)
-    positions = np.concatenate(([-1], last_of_value))  # cut index: last entry included
-    best = int(near[0])
-    if near.size > 1:
-        gw_exact = [Fraction(x) for x in gw_raw]
-        b2f = Fraction(b2)
-
-        def exact_gain(a, b):
-            """Exact change of the objective from cut position a to b > a."""
-            seg = slice(a + 1, b + 1)
-            gs = g[seg]
-            uniq, first = np.unique(gs, return_index=True)
-            _, last_rev = np.unique(gs[::-1], return_index=True)
-            last = gs.size - 1 - last_rev
-            first, last = first + a + 1, last + a + 1
-            delta = Fraction(0)
-            for j, i0, i1 in zip(uniq.tolist(), first.tolist(), last.tolist(), strict=True):
-                tp_b, k_b = tp_after[i1], k_after[i1]
-                tp_a, k_a = tp_after[i0] - yy[i0], k_after[i0] - w[i0]
-                delta += gw_exact[j] * (
-                    _exact_f(tp_b, k_b, p[j], b2f, zero_division)
-                    - _exact_f(tp_a, k_a, p[j], b2f, zero_division)
-                )
-            return delta
-
-        for c in near[1:].tolist():
-            if exact_gain(int(positions[best]), int(positions[c])) > 0:
-                best = c
-    score = float(cand[best])
-    if best == 0:
+    tol = 4 * _EPS * (m + 6 * float((gw * entries).sum()) + 16)
+    y8 = np.asarray(y).astype(np.uint8, copy=False)
+    packed = None
+    if compiled is not None and scores.dtype in (np.float32, np.float16) and m < (1 << 31):
+        # one sort of (score key, index, label): the sweep then reads memory in order
+        packed = np.sort(compiled.pack_sweep_keys(scores, y8))
+        _, positions, _ = compiled.grouped_sweep_packed(
+            packed, np.empty(0) if w is None else w,
+            np.empty(0, np.int64) if mode else np.asarray(groups, np.int64),
+            mode, div, gw, p, b2, float(zero_division), base, tol,
+        )  # fmt: skip
+        order = _PackedOrder(packed)
+    else:
+        order = np.argsort(scores)[::-1]  # ties in any order: cuts are read at value ends
+    if compiled is not None and packed is None:
+        _, positions, _ = compiled.grouped_sweep(
+            np.ascontiguousarray(order), scores, y8,
+            np.empty(0) if w is None else w,
+            np.empty(0, np.int64) if mode else np.asarray(groups, np.int64),
+            mode, div, gw, p, b2, float(zero_division), base, tol,
+        )  # fmt: skip
+    elif compiled is None:
+        g = group_of(order)
+        ww = weight_of(order)
+        yy = y8[order] * ww
+        k_after = _within_group_cumsum(ww, g, n_groups)
+        tp_after = _within_group_cumsum(yy, g, n_groups)
+        p_g = p[g]
+        gain = fbeta_from_counts(tp_after, k_after, p_g, beta, zero_division)
+        gain -= fbeta_from_counts(tp_after - yy, k_after - ww, p_g, beta, zero_division)
+        del k_after, tp_after, p_g
+        gain *= gw[g]
+        total = base + np.cumsum(gain)
+        s_sorted = scores[order]
+        last_of_value = np.flatnonzero(np.append(s_sorted[1:] != s_sorted[:-1], True))
+        cand = np.concatenate(([base], total[last_of_value]))
+        positions = np.concatenate(([-1], last_of_value))[cand >= cand.max() - tol]
+    best = int(positions[0])
+    if positions.size > 1:
+        best = _exact_best(
+            positions, order, y8, group_of, weight_of, gw_raw, p, b2, zero_division, n_groups
+        )
+    score = _mean_at(best, order, y8, group_of, weight_of, gw, p, beta, zero_division, n_groups)
+    if best < 0:
         return np.inf, score
-    idx = last_of_value[best - 1]
-    below = s[idx + 1] if idx + 1 < s.size else -np.inf
-    return float(midpoint_threshold(s[idx], below, dtype)), score
+    below = scores[order[best + 1]] if best + 1 < m else -np.inf
+    return float(midpoint_threshold(scores[order[best]], below, dtype)), score
+
+
+class _PackedOrder:
+    """The descending order of entries, read from ascending packed sweep keys."""
+
+    def __init__(self, packed):
+        self.packed = packed
+        self.size = packed.size
+
+    def __getitem__(self, item):
+        m = self.packed.size
+        if isinstance(item, slice):
+            start, stop, _ = item.indices(m)
+            keys = self.packed[m - stop : m - start][::-1]
+            return ((keys & np.uint64(0xFFFFFFFF)) >> np.uint64(1)).astype(np.int64)
+        return int((int(self.packed[m - 1 - item]) & 0xFFFFFFFF) >> 1)
+
+
+def _counts_of(idx, y8, group_of, weight_of, n_groups):
+    g = group_of(idx)
+    ww = weight_of(idx)
+    tp = np.bincount(g, weights=y8[idx] * ww, minlength=n_groups)
+    k = np.bincount(g, weights=ww, minlength=n_groups)
+    return tp, k
+
+
+def _mean_at(pos, order, y8, group_of, weight_of, gw, p, beta, zero_division, n_groups):
+    """The weighted mean of the groups' F with entries ``order[:pos + 1]`` predicted."""
+    tp, k = _counts_of(order[: pos + 1], y8, group_of, weight_of, n_groups)
+    return float((gw * fbeta_from_counts(tp, k, p, beta, zero_division)).sum())
+
+
+def _exact_best(positions, order, y8, group_of, weight_of, gw_raw, p, b2, zero_division, n_groups):
+    """The exact best (earliest among exact ties) of the near-best cut positions."""
+    b2f = Fraction(b2)
+    best = int(positions[0])
+    tp_a, k_a = _counts_of(order[: best + 1], y8, group_of, weight_of, n_groups)
+    for c in positions[1:].tolist():
+        seg = order[best + 1 : c + 1]
+        dtp, dk = _counts_of(seg, y8, group_of, weight_of, n_groups)
+        changed = np.unique(group_of(seg))
+        delta = Fraction(0)
+        for j in changed.tolist():
+            delta += Fraction(gw_raw[j]) * (
+                _exact_f(tp_a[j] + dtp[j], k_a[j] + dk[j], p[j], b2f, zero_division)
+                - _exact_f(tp_a[j], k_a[j], p[j], b2f, zero_division)
+            )
+        if delta > 0:
+            best, tp_a, k_a = c, tp_a + dtp, k_a + dk
+    return best
 
 
 def curve_counts(scores, y, sample_weight=None):
