@@ -246,3 +246,15 @@ def test_compiled_sweep_equals_numpy_sweep(dtype, weighted):
         assert a[1] == pytest.approx(
             brute_sparse_global(S.astype(np.float64), S != 0, Y, 1.0, "samples", w), abs=1e-9
         )
+
+
+def test_read_sparse_scores_round_trip(tmp_path):
+    from f1opt.thresholds import read_sparse_scores
+
+    S = sp.random(20, 5, density=0.3, format="csr", random_state=0)
+    sp.save_npz(tmp_path / "s.npz", S)
+    got = read_sparse_scores(tmp_path / "s.npz")
+    assert sp.issparse(got) and (got != S).nnz == 0
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="save_npz"):
+        read_sparse_scores(tmp_path / "bad.npz")

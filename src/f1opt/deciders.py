@@ -393,6 +393,14 @@ class PerClassThreshold(BaseDecider):
         Dinkelbach rounds (1 for macro and weighted).
     average_ : str
 
+    Notes
+    -----
+    Sparse scores (scipy.sparse CSR/CSC, labels dense or sparse): an unstored
+    entry is never predicted positive, as if it were scored ``-inf`` (the
+    top-k outputs of extreme-multilabel models); its label still counts among
+    the positives. ``predict`` then returns a sparse indicator matrix.
+    ``sample_weight`` weighs every row's counts in every label.
+
     References
     ----------
     .. [1] W. Dinkelbach. "On nonlinear fractional programming." Management

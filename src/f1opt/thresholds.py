@@ -62,6 +62,7 @@ __all__ = [
     "binary_scores",
     "score_dtype",
     "is_dask_collection",
+    "read_sparse_scores",
 ]
 
 _MAX_EXACT_INT = 2**53
@@ -451,3 +452,35 @@ def per_label_thresholds(
         scores, y, sample_weight, beta, average, zero_division, max_iter=max_iter
     )
     return thresholds, n_iter
+
+
+def read_sparse_scores(path):
+    """Scores saved by :func:`scipy.sparse.save_npz`, as a CSR array for the threshold deciders.
+
+    An unstored entry is never predicted positive (as if scored ``-inf``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.npz`` file written by ``scipy.sparse.save_npz``.
+
+    Returns
+    -------
+    scores : scipy.sparse.csr_array of shape (n_samples, n_labels)
+
+    Raises
+    ------
+    ValueError
+        When the file is not a scipy.sparse ``.npz`` file of a 2-D matrix.
+    """
+    import scipy.sparse as sp
+
+    try:
+        matrix = sp.load_npz(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(
+            f"{str(path)!r} is not a sparse matrix written by scipy.sparse.save_npz ({exc})."
+        ) from None
+    if matrix.ndim != 2:
+        raise ValueError(f"{str(path)!r} holds a {matrix.ndim}-D array; 2-D scores are needed.")
+    return sp.csr_array(matrix)
