@@ -135,7 +135,10 @@ def test_no_import_cycle_among_package_modules():
     assert find_cycle(inner) is None, " -> ".join(find_cycle(inner))
 
 
-@pytest.mark.xfail(reason="cli/demo/report import each other until the method-table issue lands")
+@pytest.mark.xfail(
+    reason="cli/demo/report import each other until the method-table issue lands; remove then",
+    strict=False,
+)
 def test_no_import_cycle_at_all():
     cycle = find_cycle(_without_package(import_graph()))
     assert cycle is None, " -> ".join(cycle)
