@@ -307,12 +307,11 @@ class GlobalThreshold(BaseDecider):
             dtype = score_dtype(scores)
             scores, y = check_scores_and_labels(scores, y, multilabel=True)
             w = _check_row_weights(sample_weight, scores.shape[0])
-            self.threshold_, _ = _engine.global_search(
+            # the score from the search's own counts: no second pass over the data
+            self.threshold_, self.best_score_ = _engine.global_search(
                 scores, y, w, beta, average, zero_division, dtype=dtype
             )
             self.n_labels_ = scores.shape[1]
-            self.average_ = average
-            self.best_score_ = self.score(scores, y, sample_weight=w)
         self.average_ = average
         return self
 
@@ -456,11 +455,11 @@ class PerClassThreshold(BaseDecider):
         dtype = score_dtype(scores)
         scores, y = check_scores_and_labels(scores, y, multilabel=True)
         w = _check_row_weights(sample_weight, scores.shape[0])
-        self.thresholds_, self.n_iter_, _ = _engine.per_label(
+        # the score from the chosen cuts' counts: no second pass over the data
+        self.thresholds_, self.n_iter_, self.best_score_ = _engine.per_label(
             scores, y, w, beta, average, zero_division, dtype=dtype
         )
         self.average_ = average
-        self.best_score_ = self.score(scores, y, sample_weight=w)
         return self
 
     def predict(self, scores):
