@@ -194,6 +194,9 @@ def grouped_sweep(
     count = 1
     tp = np.zeros(n_groups)
     k = np.zeros(n_groups)
+    fval = np.empty(n_groups)  # each group's current F (one division per entry)
+    for j in range(n_groups):
+        fval[j] = _fbeta(0.0, 0.0, p[j], b2, zero_division)
     total = base
     nxt = scores[order[0]]
     for t in range(m):
@@ -206,10 +209,11 @@ def grouped_sweep(
         else:
             g = i // div
         wi = w[i // div] if weighted else 1.0
-        old = _fbeta(tp[g], k[g], p[g], b2, zero_division)
         tp[g] += wi * y[i]
         k[g] += wi
-        total += gw[g] * (_fbeta(tp[g], k[g], p[g], b2, zero_division) - old)
+        new = _fbeta(tp[g], k[g], p[g], b2, zero_division)
+        total += gw[g] * (new - fval[g])
+        fval[g] = new
         if t + 1 < m:
             nxt = scores[order[t + 1]]
         if t + 1 == m or nxt != cur:
@@ -273,6 +277,9 @@ def grouped_sweep_packed(
     count = 1
     tp = np.zeros(n_groups)
     k = np.zeros(n_groups)
+    fval = np.empty(n_groups)  # each group's current F (one division per entry)
+    for j in range(n_groups):
+        fval[j] = _fbeta(0.0, 0.0, p[j], b2, zero_division)
     total = base
     low = np.uint64(0xFFFFFFFF)
     for t in range(m):
@@ -286,10 +293,11 @@ def grouped_sweep_packed(
         else:
             g = i // div
         wi = w[i // div] if weighted else 1.0
-        old = _fbeta(tp[g], k[g], p[g], b2, zero_division)
         tp[g] += wi * yi
         k[g] += wi
-        total += gw[g] * (_fbeta(tp[g], k[g], p[g], b2, zero_division) - old)
+        new = _fbeta(tp[g], k[g], p[g], b2, zero_division)
+        total += gw[g] * (new - fval[g])
+        fval[g] = new
         if t + 1 == m or (packed[m - 2 - t] >> np.uint64(32)) != (key >> np.uint64(32)):
             if total >= best - tol:
                 if total > best:

@@ -537,7 +537,8 @@ def grouped_sweep(
     packed = None
     if compiled is not None and scores.dtype in (np.float32, np.float16) and m < (1 << 31):
         # one sort of (score key, index, label): the sweep then reads memory in order
-        packed = np.sort(compiled.pack_sweep_keys(scores, y8))
+        packed = compiled.pack_sweep_keys(scores, y8)
+        packed.sort()  # in place: the keys are the only copy
         _, positions, _ = compiled.grouped_sweep_packed(
             packed, np.empty(0) if w is None else w,
             np.empty(0, np.int64) if mode else np.asarray(groups, np.int64),
