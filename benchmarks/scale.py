@@ -3,9 +3,14 @@
 Three tables in one run:
 
 1. the in-memory binary kernel on 10^7 float32 scores beside np.sort of the same
-   array, the numpy fallback (no numba), the plain sort-and-scan
-   (``cut_candidates``) and ``precision_recall_curve`` + argmax;
-2. PerClassThreshold (micro, macro) on 10^6 x 100 float32 scores;
+   array: the compiled engine, the numpy fallback (engine "buckets"), the plain
+   sort-and-scan (engine "sort") and ``precision_recall_curve`` + argmax;
+2. every fit (PerClassThreshold micro / macro beside ``np.sort(S, axis=0)``,
+   GlobalThreshold micro / macro / weighted / samples beside ``np.sort`` of the
+   flattened scores), each in a fresh child process that reports the fit's
+   median time, the reference's time in the same process, and the fit's peak
+   memory above the input (the high-water mark reset just before the fit via
+   /proc/self/clear_refs), compiled and numpy fallback side by side;
 3. the Dask search (``f1opt.distributed.fit_parquet``, two passes of counting)
    over 10^6, 10^7 and 10^8 scores in Parquet files on disk, each run in a
    fresh subprocess whose peak resident memory (``ru_maxrss``) is reported,
@@ -18,7 +23,8 @@ The Parquet data (float32 score, int8 label, 10^6 rows per file, 10% positives)
 is written once under benchmarks/_data/ (gitignored), file by file, so that
 memory stays low; later runs reuse it.
 
-    .venv/bin/python benchmarks/scale.py [--quick] [--repeats R]
+    .venv/bin/python benchmarks/scale.py [--quick] [--repeats R] [--dask-max N]
+        [--per-class NxL] [--global NxL]
 """
 
 from __future__ import annotations
@@ -126,20 +132,20 @@ def kernel_table(n, repeats):
     from sklearn.metrics import precision_recall_curve
 
     import f1opt
-    from f1opt import _buckets
-    from f1opt.thresholds import best_cut, binary_threshold, cut_candidates
+    from f1opt import _engine
 
     s, y = make_scores(n, seed=0)
-    binary_threshold(s[:100_000], y[:100_000])  # compile
+    engines = ["compiled", "buckets", "sort"] if _engine.compiled_kernels() else ["buckets", "sort"]
+    for engine in engines:
+        _engine.binary(s[:100_000], y[:100_000], engine=engine)  # compile, warm up
     t_sort, _ = median_time(lambda: np.sort(s), repeats)
-    t_kernel, res = median_time(lambda: binary_threshold(s, y), repeats)
+    times, results = {}, {}
+    for engine in engines:
+        r = repeats if engine != "sort" else max(1, repeats // 2)
+        times[engine], results[engine] = median_time(
+            lambda e=engine: _engine.binary(s, y, engine=e), r
+        )
     t_public, _ = median_time(lambda: f1opt.optimal_threshold(y, s), repeats)
-    _buckets.USE_NUMBA = False
-    try:
-        t_numpy, res_numpy = median_time(lambda: binary_threshold(s, y), repeats)
-    finally:
-        _buckets.USE_NUMBA = True
-    t_plain, res_plain = median_time(lambda: best_cut(cut_candidates(s, y)), max(1, repeats // 2))
 
     def pr_curve():
         precision, recall, _ = precision_recall_curve(y, s)
@@ -148,36 +154,130 @@ def kernel_table(n, repeats):
         return f[:-1].max()
 
     t_pr, f_pr = median_time(pr_curve, 1)
-    assert res == res_numpy == res_plain
-    assert abs(f_pr - res[1]) < 1e-9
+    first = results[engines[0]]
+    assert all(r == first for r in results.values())
+    assert abs(f_pr - first[1]) < 1e-9
     print(f"\n## Binary kernel, n = {n:.0e} float32 scores (10% positives), median of {repeats}")
-    print(f"{'method':<44s} {'time s':>8s} {'/ np.sort':>9s}")
-    rows = [
-        ("np.sort (same array)", t_sort),
-        ("f1opt kernel (binary_threshold, numba)", t_kernel),
+    print("| method | time s | / np.sort |\n|---|---:|---:|")
+    names = {
+        "compiled": "engine compiled (numba counting passes)",
+        "buckets": "engine buckets (numpy fallback)",
+        "sort": "engine sort (sort-and-scan)",
+    }
+    rows = [("np.sort (same array)", t_sort)] + [(names[e], times[e]) for e in engines]
+    rows += [
         ("f1opt.optimal_threshold (with input checks)", t_public),
-        ("f1opt kernel, numpy fallback", t_numpy),
-        ("sort-and-scan (cut_candidates, before)", t_plain),
         ("precision_recall_curve + argmax", t_pr),
     ]
     for name, t in rows:
-        print(f"{name:<44s} {t:8.3f} {t / t_sort:9.2f}")
-    print(f"precision_recall_curve / f1opt kernel: {t_pr / t_kernel:.0f}x; same F1 {res[1]:.6f}")
+        print(f"| {name} | {t:.3f} | {t / t_sort:.2f} |")
+    print(f"same threshold and F1 on every engine: {first[1]:.6f}")
 
 
-def per_class_table(n, n_labels, repeats):
+# ---------------------------------------------------------------- fits in child processes
+
+
+def reset_peak() -> bool:
+    """Reset this process's memory high-water mark (Linux >= 4.0)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def current_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def fit_child(spec: str, repeats: int) -> None:
+    """One fit in this fresh process: ``kind:average:n:n_labels``; prints a JSON line."""
     import f1opt
 
+    kind, average, n, n_labels = spec.split(":")
+    n, n_labels = int(n), int(n_labels)
     rng = np.random.default_rng(1)
     Y = (rng.random((n, n_labels)) < 0.05).astype(np.int8)
     S = rng.normal(0.3, 0.15, (n, n_labels)).astype(np.float32)
-    S += 0.3 * Y
-    f1opt.PerClassThreshold().fit(S[:1000], Y[:1000])  # compile
-    print(f"\n## PerClassThreshold, {n:.0e} x {n_labels} float32 scores, median of {repeats}")
-    print(f"{'average':<8s} {'time s':>8s} {'rounds':>6s} {'F (fit)':>9s}")
-    for average in ("micro", "macro"):
-        t, d = median_time(lambda a=average: f1opt.PerClassThreshold(average=a).fit(S, Y), repeats)
-        print(f"{average:<8s} {t:8.2f} {d.n_iter_:6d} {d.best_score_:9.5f}")
+    S += np.float32(0.3) * Y
+    cls = f1opt.PerClassThreshold if kind == "per_class" else f1opt.GlobalThreshold
+    warm = max(2000, -(-(1 << 17) // n_labels))  # enough rows for the counting passes
+    cls(average=average).fit(S[:warm], Y[:warm])  # compile, warm up
+    if kind == "per_class":
+        t_ref, _ = median_time(lambda: np.sort(S, axis=0), repeats)
+    else:
+        t_ref, _ = median_time(lambda: np.sort(S.ravel()), repeats)
+    import gc
+
+    gc.collect()
+    base = current_rss_mb()
+    ok = reset_peak()
+    start = time.perf_counter()
+    decider = cls(average=average).fit(S, Y)
+    first = time.perf_counter() - start
+    peak = peak_rss_mb() - base if ok else float("nan")
+    times = [first]
+    for _ in range(repeats - 1):
+        start = time.perf_counter()
+        cls(average=average).fit(S, Y)
+        times.append(time.perf_counter() - start)
+    t_fit = float(np.median(times))
+    print(
+        json.dumps(
+            dict(
+                time_s=t_fit,
+                ref_s=t_ref,
+                peak_above_mb=peak,
+                scores_mb=S.nbytes / 2**20,
+                score=decider.best_score_,
+            )
+        )  # fmt: skip
+    )
+
+
+def run_fit_child(spec, repeats, numba=True):
+    import os
+
+    env = dict(os.environ)
+    if not numba:
+        env["F1OPT_DISABLE_NUMBA"] = "1"
+    cmd = [sys.executable, __file__, "--fit-child", spec, "--repeats", str(repeats)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {spec} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def fit_table(per_class, global_, repeats):
+    print(
+        f"\n## Fits, float32 scores (5% positives), median of {repeats}; each in a fresh process;"
+        " memory = peak above the input during the fit"
+    )
+    print(
+        "| fit | n x L | engine | fit s | reference | ref s | fit / ref | peak above input MB "
+        "| / scores' bytes | F |\n|---|---|---|---:|---|---:|---:|---:|---:|---:|"
+    )
+    specs = [("per_class", a, *per_class) for a in ("micro", "macro")]
+    specs += [("global", a, *global_) for a in ("micro", "macro", "weighted", "samples")]
+    for kind, average, n, n_labels in specs:
+        reference = "np.sort(S, axis=0)" if kind == "per_class" else "np.sort(S.ravel())"
+        uses_buckets = kind == "per_class" or average == "micro"
+        for numba in (True, False):
+            r = run_fit_child(f"{kind}:{average}:{n}:{n_labels}", repeats, numba)
+            if uses_buckets:
+                engine = "compiled" if numba else "numpy buckets"
+            else:
+                engine = "compiled sweep" if numba else "numpy sweep"
+            name = ("PerClassThreshold " if kind == "per_class" else "GlobalThreshold ") + average
+            print(
+                f"| {name} | {n:.0e} x {n_labels} | {engine} | {r['time_s']:.2f} | {reference} "
+                f"| {r['ref_s']:.3f} | {r['time_s'] / r['ref_s']:.1f} | {r['peak_above_mb']:.0f} "
+                f"| {r['peak_above_mb'] / r['scores_mb']:.1f} | {r['score']:.5f} |",
+                flush=True,
+            )
 
 
 def dask_table(sizes, repeats, in_memory_max):
@@ -210,26 +310,46 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small sizes only")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", choices=["dask", "memory"], help=argparse.SUPPRESS)
+    parser.add_argument("--fit-child", help=argparse.SUPPRESS)
+    parser.add_argument("--dask-max", type=float, default=None, help="largest Dask size")
+    parser.add_argument("--per-class", default=None, help="N x L of the per-class fits")
+    parser.add_argument("--global", dest="global_", default=None, help="N x L, global fits")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["kernel", "fits", "dask"])
     parser.add_argument("files", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(args.child, args.files, args.repeats)
         return
+    if args.fit_child:
+        fit_child(args.fit_child, args.repeats)
+        return
     global ROWS_PER_FILE
     if args.quick:
         ROWS_PER_FILE = 10**5
-        sizes, kernel_n, per_class = [10**5, 10**6], 10**6, (10**5, 20)
+        sizes, kernel_n, per_class, global_ = [10**5, 10**6], 10**6, (10**5, 20), (10**4, 20)
     else:
-        sizes, kernel_n, per_class = [10**6, 10**7, 10**8], 10**7, (10**6, 100)
+        sizes, kernel_n = [10**6, 10**7, 10**8], 10**7
+        per_class, global_ = (10**6, 100), (2 * 10**5, 100)
+    if args.per_class:
+        per_class = tuple(int(float(v)) for v in args.per_class.split("x"))
+    if args.global_:
+        global_ = tuple(int(float(v)) for v in args.global_.split("x"))
+    if args.dask_max:
+        sizes = [s for s in sizes if s <= args.dask_max]
     global DATA
     DATA = DATA.with_name(f"scale-{ROWS_PER_FILE}")
-    print(f"writing/reusing Parquet data in {DATA} ...", flush=True)
-    start = time.perf_counter()
-    write_parquet(DATA, max(sizes) // ROWS_PER_FILE, ROWS_PER_FILE)
-    print(f"data ready in {time.perf_counter() - start:.1f} s")
-    kernel_table(kernel_n, args.repeats)
-    per_class_table(*per_class, args.repeats)
-    dask_table(sizes, args.repeats, in_memory_max=max(sizes))
+    print(f"load average before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+    if "kernel" not in args.skip:
+        kernel_table(kernel_n, args.repeats)
+    if "fits" not in args.skip:
+        fit_table(per_class, global_, args.repeats)
+    if "dask" not in args.skip:
+        print(f"writing/reusing Parquet data in {DATA} ...", flush=True)
+        start = time.perf_counter()
+        write_parquet(DATA, max(sizes) // ROWS_PER_FILE, ROWS_PER_FILE)
+        print(f"data ready in {time.perf_counter() - start:.1f} s")
+        dask_table(sizes, args.repeats, in_memory_max=min(max(sizes), 10**8))
+    print(f"load average after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
 
 
 if __name__ == "__main__":

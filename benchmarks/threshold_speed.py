@@ -1,7 +1,8 @@
 """Speed of the exact binary search beside its anchors, in one run.
 
 For n = 10^5, 10^6, 10^7 float32 scores (10% positives) prints the median time
-of f1opt.optimal_threshold beside np.sort on the same array,
+of f1opt.optimal_threshold (compiled engine where numba is installed) and of
+the numpy fallback (engine "buckets") beside np.sort on the same array,
 precision_recall_curve + argmax of F1, and TunedThresholdClassifierCV
 (cv="prefit", its 100-point grid; up to 10^6), with ratios to f1opt.
 
@@ -19,6 +20,7 @@ from sklearn.metrics import f1_score, precision_recall_curve
 from sklearn.model_selection import TunedThresholdClassifierCV
 
 import f1opt
+from f1opt import _engine
 
 
 class ScoresAsProbabilities(ClassifierMixin, BaseEstimator):
@@ -60,8 +62,9 @@ def main(argv=None):
     sizes = [10**4, 10**5] if args.quick else [10**5, 10**6, 10**7]
     rng = np.random.default_rng(0)
     header = (
-        f"{'n':>9s} {'f1opt s':>9s} {'np.sort s':>9s} {'PR-curve s':>10s} {'Tuned s':>9s} "
-        f"{'f1opt/sort':>10s} {'PR/f1opt':>9s} {'Tuned/f1opt':>11s} {'F1 f1opt':>9s} "
+        f"{'n':>9s} {'f1opt s':>9s} {'numpy s':>9s} {'np.sort s':>9s} {'PR-curve s':>10s} "
+        f"{'Tuned s':>9s} {'f1opt/sort':>10s} {'numpy/sort':>10s} {'PR/f1opt':>9s} "
+        f"{'Tuned/f1opt':>11s} {'F1 f1opt':>9s} "
         f"{'F1 PR':>8s} {'F1 Tuned':>9s}"
     )
     print(header)
@@ -69,7 +72,13 @@ def main(argv=None):
         y = (rng.random(n) < 0.1).astype(np.int8)
         s = np.clip(rng.normal(0.35 + 0.3 * y, 0.15), 0, 1).astype(np.float32)
         repeats = args.repeats if n < 10**7 else max(3, args.repeats // 2)
+        f1opt.optimal_threshold(y[:100_000], s[:100_000])  # compile, warm up
         t_f1opt, result = median_time(f1opt.optimal_threshold, repeats, y, s)
+        engine = "buckets" if n >= 2**16 else "sort"
+        t_numpy, res_numpy = median_time(
+            lambda s=s, y=y, e=engine: _engine.binary(s, y, engine=e), repeats
+        )
+        assert res_numpy[0] == result.threshold
         t_sort, _ = median_time(np.sort, repeats, s)
         t_pr, (_, f_pr) = median_time(pr_curve_argmax, max(1, repeats // 2), y, s)
         f_exact = f1_score(y, s >= result.threshold)
@@ -81,8 +90,9 @@ def main(argv=None):
         else:
             tuned_cols = f"{'-':>9s}", f"{'-':>11s}", f"{'-':>9s}"
         print(
-            f"{n:9d} {t_f1opt:9.4f} {t_sort:9.4f} {t_pr:10.3f} {tuned_cols[0]} "
-            f"{t_f1opt / t_sort:10.2f} {t_pr / t_f1opt:9.1f} {tuned_cols[1]} "
+            f"{n:9d} {t_f1opt:9.4f} {t_numpy:9.4f} {t_sort:9.4f} {t_pr:10.3f} {tuned_cols[0]} "
+            f"{t_f1opt / t_sort:10.2f} {t_numpy / t_sort:10.2f} {t_pr / t_f1opt:9.1f} "
+            f"{tuned_cols[1]} "
             f"{result.score:9.5f} {f_pr:8.5f} {tuned_cols[2]}"
         )
 

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ dd = pytest.importorskip("dask.dataframe")
 pd = pytest.importorskip("pandas")
 
 import f1opt  # noqa: E402
-from f1opt import distributed  # noqa: E402
+from f1opt import _engine, distributed  # noqa: E402
 from f1opt.metrics import fbeta_score  # noqa: E402
 
 BETAS = [0.5, 1.0, 2.0]
@@ -219,12 +220,18 @@ def test_per_class_pruning_is_exact_with_ties(bits, average, seed):
     S, Y = multilabel_data(seed, int(rng.integers(1, 60)), int(rng.integers(1, 5)), levels=4)
     beta = BETAS[seed % 3]
     expected = f1opt.PerClassThreshold(beta=beta, average=average).fit(S, Y)
-    decider = f1opt.PerClassThreshold(beta=beta, average=average)
+    settings = replace(_engine.SETTINGS, min_bits=bits, max_bits=bits)
     with dask.config.set(scheduler="synchronous"):
-        distributed.fit_per_class_threshold(
-            decider, da.from_array(S, chunks=13), da.from_array(Y, chunks=13), beta, 0.0, bits=bits
+        thresholds, _, score = _engine.per_label(
+            da.from_array(S, chunks=13),
+            da.from_array(Y, chunks=13),
+            None,
+            beta,
+            average,
+            settings=settings,
         )
-    assert_same_fit(decider, expected)
+    np.testing.assert_array_equal(thresholds, expected.thresholds_)
+    assert score == pytest.approx(expected.best_score_, abs=1e-12)
 
 
 def test_per_class_from_dataframe_columns(scheduler):

@@ -7,28 +7,35 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from f1opt import _buckets
+from f1opt import _engine
+from f1opt.kernels import buckets as _buckets
 from f1opt.thresholds import (
     best_cut,
-    binary_threshold,
     cut_candidates,
     per_label_thresholds,
     solve_per_label,
 )
 
 BETAS = [0.5, 1.0, 2.0]
+MAX_BUCKETS = _engine.SETTINGS.max_buckets
 
 
-@pytest.fixture(params=["numba", "numpy"])
-def engine(request, monkeypatch):
-    if request.param == "numba":
-        pytest.importorskip("numba")
-        monkeypatch.setattr(_buckets, "USE_NUMBA", True)
-        if _buckets._numba_kernels() is None:
-            pytest.skip("numba kernels unavailable")
-    else:
-        monkeypatch.setattr(_buckets, "USE_NUMBA", False)
+@pytest.fixture(params=["compiled", "buckets"])
+def engine(request):
+    """The engine name; ``compiled`` needs numba."""
+    if request.param == "compiled" and _engine.compiled_kernels() is None:
+        pytest.skip("numba kernels unavailable")
     return request.param
+
+
+def kernels_of(engine):
+    return _engine.compiled_kernels() if engine == "compiled" else None
+
+
+def bucketed(s, y, beta, bits, engine="buckets", max_gather=1 << 20, w=None):
+    return _buckets.bucketed_cut_candidates(
+        s, y, beta, bits, max_gather, MAX_BUCKETS, w, kernels_of(engine)
+    )
 
 
 def test_keys_preserve_order_and_merge_signed_zeros():
@@ -44,22 +51,26 @@ def test_keys_preserve_order_and_merge_signed_zeros():
     assert np.all(np.diff(_buckets.keys32(f32).astype(np.int64)) > 0)
 
 
-def test_numpy_and_numba_counts_agree(rng):
-    pytest.importorskip("numba")
+@pytest.mark.parametrize("weighted", [False, True])
+def test_numpy_and_numba_counts_agree(rng, weighted):
+    compiled = _engine.compiled_kernels()
+    if compiled is None:
+        pytest.skip("numba kernels unavailable")
     s = rng.normal(size=5000).astype(np.float32)
     y = (rng.random(5000) < 0.2).astype(np.int8)
     S = rng.normal(size=(500, 4))
     Y = (rng.random((500, 4)) < 0.5).astype(np.int8)
-    try:
-        _buckets.USE_NUMBA = True
-        fast = _buckets.bucket_counts(s, y, 12), _buckets.per_label_counts(S, Y, 10)
-        _buckets.USE_NUMBA = False
-        slow = _buckets.bucket_counts(s, y, 12), _buckets.per_label_counts(S, Y, 10)
-    finally:
-        _buckets.USE_NUMBA = True
+    w = rng.integers(1, 4, 5000).astype(np.float64) if weighted else None
+    w2 = None if w is None else w[:500]
+    fast = (
+        _buckets.bucket_counts(s, y, 12, w, compiled),
+        _buckets.per_label_counts(S, Y, 10, w2, compiled),
+    )
+    slow = _buckets.bucket_counts(s, y, 12, w), _buckets.per_label_counts(S, Y, 10, w2)
     np.testing.assert_array_equal(fast[0], slow[0])
     np.testing.assert_array_equal(fast[1], slow[1])
-    assert fast[0][0].sum() == 5000 and fast[0][1].sum() == y.sum()
+    total = 5000 if w is None else w.sum()
+    assert fast[0][0].sum() == total and fast[0][1].sum() == (y if w is None else y * w).sum()
 
 
 def random_binary(rng, n, kind):
@@ -83,7 +94,10 @@ def test_bucketed_candidates_give_the_same_cut(engine, kind, bits):
         s, y = random_binary(rng, int(rng.integers(1, 80)), kind)
         beta = BETAS[trial % 3]
         expected = best_cut(cut_candidates(s, y), beta)
-        assert best_cut(_buckets.bucketed_cut_candidates(s, y, beta, bits), beta) == expected
+        assert best_cut(bucketed(s, y, beta, bits, engine), beta) == expected
+        w = rng.integers(1, 4, s.size).astype(np.float64)
+        expected = best_cut(cut_candidates(s, y, w), beta)
+        assert best_cut(bucketed(s, y, beta, bits, engine, w=w), beta) == expected
 
 
 @pytest.mark.property
@@ -101,7 +115,7 @@ def test_bucketed_candidates_property(data, beta, bits):
     s = np.array([d[0] for d in data])
     y = np.array([int(d[1]) for d in data], dtype=np.int8)
     expected = best_cut(cut_candidates(s, y), beta)
-    assert best_cut(_buckets.bucketed_cut_candidates(s, y, beta, bits), beta) == expected
+    assert best_cut(bucketed(s, y, beta, bits), beta) == expected
 
 
 def test_large_binary_path_matches_sort_and_scan(engine):
@@ -115,7 +129,7 @@ def test_large_binary_path_matches_sort_and_scan(engine):
     ):
         for beta in BETAS:
             expected = best_cut(cut_candidates(s, y), beta)
-            assert binary_threshold(s, y, beta) == expected
+            assert _engine.binary(s, y, None, beta, engine=engine) == expected
 
 
 @pytest.mark.parametrize("kind", ["ties", "wide", "float32", "zeros"])
@@ -128,7 +142,7 @@ def test_refined_buckets_give_the_same_cut(engine, kind, bits):
             s = np.round(s * 2).astype(np.float32)  # float32 with heavy ties
         beta = BETAS[trial % 3]
         expected = best_cut(cut_candidates(s, y), beta)
-        got = _buckets.bucketed_cut_candidates(s, y, beta, bits, max_gather=0)
+        got = bucketed(s, y, beta, bits, engine, max_gather=0)
         assert best_cut(got, beta) == expected
 
 
@@ -146,8 +160,9 @@ def test_tied_float32_scores_need_no_gather():
         return _buckets.gather(s, y, roles, bmap, capacity)
 
     got = _buckets.two_pass_candidates(
-        lambda bmap: (_buckets.bucket_counts(s, y, bmap), True), gather_fn, 1.0, 18, 1000
-    )
+        lambda bmap: (_buckets.bucket_counts(s, y, bmap), True),
+        gather_fn, 1.0, 18, 1000, MAX_BUCKETS, np.float32,
+    )  # fmt: skip
     assert capacities == [0]
     assert best_cut(got) == best_cut(cut_candidates(s, y))
 
@@ -172,9 +187,11 @@ def test_per_label_candidates_give_the_same_thresholds(engine, average, bits):
         Y = (rng.random((n, n_labels)) < rng.random()).astype(np.int8)
         beta = BETAS[trial % 3]
         full = [cut_candidates(S[:, j], Y[:, j]) for j in range(n_labels)]
-        pruned = _buckets.per_label_cut_candidates(S, Y, beta, average, bits=bits)
-        expected, _ = solve_per_label(full, beta, average)
-        got, _ = solve_per_label(pruned, beta, average)
+        pruned = _buckets.per_label_cut_candidates(
+            S, Y, beta, average, bits, None, kernels_of(engine)
+        )
+        expected = solve_per_label(full, beta, average)[0]
+        got = solve_per_label(pruned, beta, average)[0]
         np.testing.assert_array_equal(got, expected)
 
 
@@ -186,8 +203,8 @@ def test_large_per_label_path_matches_sort_and_scan(engine):
     Y[:, 2] = 0
     for average in ("micro", "macro", "weighted"):
         full = [cut_candidates(S[:, j], Y[:, j]) for j in range(n_labels)]
-        expected, _ = solve_per_label(full, 1.0, average)
-        got, _ = per_label_thresholds(S, Y, 1.0, average)
+        expected = solve_per_label(full, 1.0, average)[0]
+        got, _, _ = _engine.per_label(S, Y, None, 1.0, average, engine=engine)
         np.testing.assert_array_equal(got, expected)
         assert got[2] == np.inf
 

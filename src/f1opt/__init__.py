@@ -11,7 +11,7 @@ from ._io import RuleFileError, load
 from .deciders import GlobalThreshold, PerClassThreshold
 from .methods import METHOD_NAMES, METHODS, DefaultDecision
 from .metrics import fbeta_score
-from .thresholds import ThresholdResult, optimal_threshold
+from .thresholds import ThresholdResult, fbeta_curve, optimal_threshold
 
 __version__ = "0.1.0"
 
@@ -41,6 +41,7 @@ __all__ = [
     "Stretcher",
     "ThresholdResult",
     "expected_fbeta",
+    "fbeta_curve",
     "fbeta_score",
     "load",
     "optimal_threshold",

@@ -1,7 +1,8 @@
 """Deciders: fitted on validation scores and labels, then applied to new scores.
 
-Each class is thin: it validates, calls a kernel from :mod:`f1opt.thresholds`
-(or another kernel module), and keeps the result in attributes ending in ``_``.
+Each class is thin: it validates, calls a search of :mod:`f1opt.thresholds` /
+:mod:`f1opt._engine` (which chooses sort, bucket counts, compiled, Dask or
+sparse), and keeps the result in attributes ending in ``_``.
 """
 
 from __future__ import annotations
@@ -10,20 +11,17 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from . import _io
+from . import _engine, _io
 from ._validation import (
     check_beta,
+    check_binary_labels,
+    check_indicator_labels,
     check_scores,
     check_scores_and_labels,
     check_zero_division,
 )
-from .metrics import AVERAGES, fbeta_score
-from .thresholds import (
-    global_threshold,
-    is_dask_collection,
-    optimal_threshold,
-    per_label_thresholds,
-)
+from .metrics import AVERAGES, average_fbeta, fbeta_from_counts, fbeta_score
+from .thresholds import binary_labels, binary_scores, optimal_threshold, score_dtype
 
 __all__ = ["BaseDecider", "GlobalThreshold", "PerClassThreshold"]
 
@@ -37,26 +35,34 @@ class BaseDecider(BaseEstimator):
 
     _fitted_attributes: tuple[str, ...] = ()
 
-    def score(self, scores, y) -> float:
+    def score(self, scores, y, sample_weight=None) -> float:
         """F-beta of ``predict(scores)`` against ``y``, with the decider's average.
 
         Parameters
         ----------
         scores : array-like of shape (n_samples,) or (n_samples, n_labels)
+            (scipy.sparse for the threshold deciders)
         y : array-like of the same shape (0/1), or class ids for multiclass deciders
+        sample_weight : array-like of shape (n_samples,), optional
+            Weight of each sample (row) in the counts.
 
         Returns
         -------
         score : float
-            Equal to :func:`sklearn.metrics.fbeta_score` on the same predictions.
+            Equal to :func:`sklearn.metrics.fbeta_score` on the same predictions
+            (with the same ``sample_weight``).
         """
         check_is_fitted(self, self._fitted_attributes[0])
-        return fbeta_score(
+        pos_label = getattr(self, "pos_label", None)
+        if self.average_ == "binary" and pos_label is not None:
+            y, _ = binary_labels(y, pos_label, name="y")
+        return _fbeta(
             y,
             self.predict(scores),
             beta=self.beta,
             average=self.average_,
             zero_division=getattr(self, "zero_division", 0.0),
+            sample_weight=sample_weight,
         )
 
     def save(self, path):
@@ -112,6 +118,76 @@ def _check_width(scores: np.ndarray, n_labels: int, name: str) -> None:
         raise ValueError(f"{name} was fitted on {expected}, but `scores` has {got}.")
 
 
+_is_sparse = _engine._is_sparse
+
+
+def _fbeta(y, y_pred, *, beta, average, zero_division, sample_weight=None) -> float:
+    """F-beta of 0/1 (or sparse indicator) predictions, with optional per-row weights.
+
+    Without weights and sparse input this is :func:`f1opt.metrics.fbeta_score`;
+    otherwise the (weighted) counts are summed here, as scikit-learn sums them.
+    """
+    sparse = _is_sparse(y_pred) or _is_sparse(y)
+    if sample_weight is None and not sparse:
+        return fbeta_score(y, y_pred, beta=beta, average=average, zero_division=zero_division)
+    import scipy.sparse as sp
+
+    if average == "binary":
+        yt = check_binary_labels(y, name="y_true").astype(np.float64)
+        yp = check_binary_labels(y_pred, name="y_pred").astype(np.float64)
+        yt, yp = yt[:, None], yp[:, None]
+    else:
+        yt = sp.csr_array(y, dtype=np.float64) if sparse else check_indicator_labels(y)
+        yp = (
+            sp.csr_array(y_pred, dtype=np.float64)
+            if sparse
+            else check_indicator_labels(y_pred, name="y_pred")
+        )
+    if yt.shape != yp.shape:
+        raise ValueError(
+            f"`y_true` and `y_pred` must have the same shape, but got {yt.shape} and {yp.shape}."
+        )
+    n = yt.shape[0]
+    w = np.ones(n) if sample_weight is None else _engine.check_sample_weight(sample_weight, n)
+    if sparse:
+        wd = sp.diags_array(w)
+        tp_m, k_m, p_m = wd @ yt.multiply(yp), wd @ yp, wd @ yt
+    else:
+        yt, yp = yt.astype(np.float64), yp.astype(np.float64)
+        tp_m, k_m, p_m = (yt * yp) * w[:, None], yp * w[:, None], yt * w[:, None]
+    if average == "samples":
+        rows = (np.asarray(m.sum(axis=1)).ravel() for m in (tp_m, k_m, p_m))
+        f = fbeta_from_counts(*rows, beta, zero_division)
+        return float(np.average(f, weights=w)) if w.sum() > 0 else 0.0
+    cols = [np.asarray(m.sum(axis=0), dtype=np.float64).ravel() for m in (tp_m, k_m, p_m)]
+    return float(average_fbeta(*cols, beta=beta, average=average, zero_division=zero_division))
+
+
+def _sparse_predict(scores, thresholds):
+    """Sparse 0/1 indicator of ``stored >= threshold`` (unstored entries never positive)."""
+    import scipy.sparse as sp
+
+    csr = sp.csr_array(scores)
+    if not csr.has_canonical_format:
+        csr = csr.copy()
+        csr.sum_duplicates()
+    if not np.isfinite(csr.data).all():
+        raise ValueError("sparse `scores` stores NaN or infinite values (unstored means -inf).")
+    t = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (csr.shape[1],))
+    data = (csr.data >= t[csr.indices]).astype(np.int8)
+    out = sp.csr_array((data, csr.indices.copy(), csr.indptr.copy()), shape=csr.shape)
+    out.eliminate_zeros()
+    return out
+
+
+def _shape(x) -> tuple:
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
+def _ndim(x) -> int:
+    return len(_shape(x))
+
+
 @_io.register_decider
 class GlobalThreshold(BaseDecider):
     """One threshold shared by every label, exact over every distinct score.
@@ -126,11 +202,16 @@ class GlobalThreshold(BaseDecider):
     zero_division : float, default=0.0
         F when a label (or a row, for "samples") has neither true nor predicted
         positives, as in scikit-learn.
+    pos_label : int, float, bool or str, default=None
+        The positive class of binary labels (scikit-learn's semantics): labels
+        other than {0, 1}, {-1, 1} or {False, True} need it. ``predict``
+        returns 1 for that class, 0 for the other.
 
     Attributes
     ----------
     threshold_ : float
         Predict positive iff ``score >= threshold_``; ``+inf`` predicts nothing.
+        For float16 / float32 scores it is a value of that dtype.
     best_score_ : float
         F-beta of that rule on the fitted data.
     average_ : str
@@ -147,6 +228,14 @@ class GlobalThreshold(BaseDecider):
     -----
     Binary scores with no positive raise a ``ValueError``. For multilabel
     scores a label with no positive simply counts as scikit-learn counts it.
+    Binary scores may be (n_samples, 2) class probabilities (``predict_proba``)
+    with 1-D labels: the positive class's column is used (the second, or that
+    of ``pos_label`` among the sorted classes).
+
+    Sparse scores (scipy.sparse, multilabel averages): an unstored entry is
+    never predicted positive, as if it were scored ``-inf`` (the top-k outputs
+    of extreme-multilabel models), and ``predict`` returns a sparse indicator
+    matrix. Dask collections run the out-of-core search (binary and micro).
 
     Examples
     --------
@@ -161,18 +250,23 @@ class GlobalThreshold(BaseDecider):
 
     _fitted_attributes = ("threshold_", "best_score_", "average_", "n_labels_")
 
-    def __init__(self, beta=1.0, average=None, zero_division=0.0):
+    def __init__(self, beta=1.0, average=None, zero_division=0.0, pos_label=None):
         self.beta = beta
         self.average = average
         self.zero_division = zero_division
+        self.pos_label = pos_label
 
-    def fit(self, scores, y):
+    def fit(self, scores, y, sample_weight=None):
         """Find the exact optimal threshold.
 
         Parameters
         ----------
-        scores : array-like of shape (n_samples,) or (n_samples, n_labels)
-        y : array-like of the same shape, 0/1
+        scores : array-like of shape (n_samples,), (n_samples, 2) or (n_samples, n_labels)
+            Dense, scipy.sparse (multilabel) or Dask.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Binary labels, or a 0/1 (dense or sparse) indicator matrix.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weight of each sample (row).
 
         Returns
         -------
@@ -180,26 +274,45 @@ class GlobalThreshold(BaseDecider):
         """
         beta = check_beta(self.beta)
         zero_division = check_zero_division(self.zero_division)
-        if is_dask_collection(scores) or is_dask_collection(y):
-            from .distributed import fit_global_threshold  # out of core, two passes
-
-            return fit_global_threshold(self, scores, y, beta, zero_division)
-        scores = check_scores(scores)
         average = self.average
+        ndim, y_ndim = _ndim(scores), _ndim(y)
+        binary_proba = ndim == 2 and _shape(scores)[1] == 2 and y_ndim == 1
         if average is None:
-            average = "binary" if scores.ndim == 1 else "micro"
+            average = "binary" if ndim == 1 or binary_proba else "micro"
         _check_average(average, AVERAGES)
-        self.average_ = average
         if average == "binary":
-            result = optimal_threshold(y, scores, beta)
+            if _is_sparse(scores):
+                raise ValueError(
+                    "Sparse `scores` need a multilabel average ('micro', 'macro', 'weighted' "
+                    "or 'samples'); pass dense 1-D scores for average='binary'."
+                )
+            if binary_proba and not _engine.choose(scores, y) == "dask":
+                _, self.classes_ = binary_labels(y, self.pos_label, name="y")
+            result = optimal_threshold(
+                y, scores, beta, sample_weight=sample_weight, pos_label=self.pos_label
+            )
             self.threshold_ = result.threshold
             self.n_labels_ = 0
             self.best_score_ = result.score  # exact counts: no second pass over the data
+        elif _is_sparse(scores) or _engine.choose(scores, y, sample_weight) == "dask":
+            if ndim != 2:
+                raise ValueError(
+                    f"average={average!r} needs 2-D scores (n_samples, n_labels), but got {ndim}-D."
+                )
+            self.threshold_, self.best_score_ = _engine.global_search(
+                scores, y, sample_weight, beta, average, zero_division
+            )
+            self.n_labels_ = int(scores.shape[1])
         else:
+            dtype = score_dtype(scores)
             scores, y = check_scores_and_labels(scores, y, multilabel=True)
-            self.threshold_ = global_threshold(scores, y, beta, average, zero_division)
+            w = _check_row_weights(sample_weight, scores.shape[0])
+            # the score from the search's own counts: no second pass over the data
+            self.threshold_, self.best_score_ = _engine.global_search(
+                scores, y, w, beta, average, zero_division, dtype=dtype
+            )
             self.n_labels_ = scores.shape[1]
-            self.best_score_ = self.score(scores, y)
+        self.average_ = average
         return self
 
     def predict(self, scores):
@@ -208,12 +321,27 @@ class GlobalThreshold(BaseDecider):
         Parameters
         ----------
         scores : array-like of shape (n_samples,) or (n_samples, n_labels)
+            (n_samples, 2) class probabilities for a binary rule; scipy.sparse
+            for a multilabel rule (unstored entries predict 0).
 
         Returns
         -------
-        y_pred : ndarray of int8 of the same shape
+        y_pred : ndarray of int8 of the same shape (1-D for binary probabilities),
+            or a scipy.sparse CSR array of int8 for sparse scores
         """
         check_is_fitted(self, "threshold_")
+        if _is_sparse(scores):
+            _check_width_shape(scores.shape, self.n_labels_, type(self).__name__)
+            return _sparse_predict(scores, self.threshold_)
+        if self.n_labels_ == 0 and _ndim(scores) == 2 and _shape(scores)[1] == 2:
+            classes = getattr(self, "classes_", None)
+            if self.pos_label is not None and classes is None:
+                raise ValueError(
+                    "This GlobalThreshold does not know which column of (n, 2) probabilities "
+                    "belongs to `pos_label` (it was loaded, or fitted on 1-D scores); pass the "
+                    "positive class's scores as 1-D."
+                )
+            scores, _ = binary_scores(scores, classes, self.pos_label)
         scores = check_scores(scores)
         _check_width(scores, self.n_labels_, type(self).__name__)
         return (scores >= self.threshold_).astype(np.int8)
@@ -222,6 +350,21 @@ class GlobalThreshold(BaseDecider):
         self.threshold_ = float(self.threshold_)
         self.n_labels_ = int(self.n_labels_)
         _check_average(self.average_, AVERAGES)
+
+
+def _check_width_shape(shape, n_labels, name):
+    if len(shape) != 2 or shape[1] != n_labels:
+        expected = "1-D scores" if n_labels == 0 else f"{n_labels} label columns"
+        raise ValueError(f"{name} was fitted on {expected}, but `scores` has shape {shape}.")
+
+
+def _check_row_weights(sample_weight, n_samples):
+    if sample_weight is None:
+        return None
+    w = _engine.check_sample_weight(sample_weight, n_samples)
+    if not (w > 0).any():
+        raise ValueError("`sample_weight` is zero for every sample; at least one must be > 0.")
+    return w
 
 
 @_io.register_decider
@@ -249,6 +392,14 @@ class PerClassThreshold(BaseDecider):
         Dinkelbach rounds (1 for macro and weighted).
     average_ : str
 
+    Notes
+    -----
+    Sparse scores (scipy.sparse CSR/CSC, labels dense or sparse): an unstored
+    entry is never predicted positive, as if it were scored ``-inf`` (the
+    top-k outputs of extreme-multilabel models); its label still counts among
+    the positives. ``predict`` then returns a sparse indicator matrix.
+    ``sample_weight`` weighs every row's counts in every label.
+
     References
     ----------
     .. [1] W. Dinkelbach. "On nonlinear fractional programming." Management
@@ -272,13 +423,17 @@ class PerClassThreshold(BaseDecider):
         self.average = average
         self.zero_division = zero_division
 
-    def fit(self, scores, y):
+    def fit(self, scores, y, sample_weight=None):
         """Find the exact optimal per-label thresholds.
 
         Parameters
         ----------
         scores : array-like of shape (n_samples, n_labels)
-        y : array-like of shape (n_samples, n_labels), 0/1
+            Dense, scipy.sparse (an unstored entry is never predicted positive)
+            or Dask.
+        y : array-like or scipy.sparse of shape (n_samples, n_labels), 0/1
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weight of each sample (row).
 
         Returns
         -------
@@ -287,16 +442,24 @@ class PerClassThreshold(BaseDecider):
         beta = check_beta(self.beta)
         zero_division = check_zero_division(self.zero_division)
         average = _check_average(self.average, ("micro", "macro", "weighted"))
-        if is_dask_collection(scores) or is_dask_collection(y):
-            from .distributed import fit_per_class_threshold  # out of core, two passes
-
-            return fit_per_class_threshold(self, scores, y, beta, zero_division)
+        if _is_sparse(scores) or _engine.choose(scores, y, sample_weight) == "dask":
+            if _ndim(scores) != 2:
+                raise ValueError(
+                    f"`scores` must be 2-D (n_samples, n_labels), but got {_ndim(scores)}-D."
+                )
+            self.thresholds_, self.n_iter_, self.best_score_ = _engine.per_label(
+                scores, y, sample_weight, beta, average, zero_division
+            )
+            self.average_ = average
+            return self
+        dtype = score_dtype(scores)
         scores, y = check_scores_and_labels(scores, y, multilabel=True)
-        self.thresholds_, self.n_iter_ = per_label_thresholds(
-            scores, y, beta, average, zero_division
+        w = _check_row_weights(sample_weight, scores.shape[0])
+        # the score from the chosen cuts' counts: no second pass over the data
+        self.thresholds_, self.n_iter_, self.best_score_ = _engine.per_label(
+            scores, y, w, beta, average, zero_division, dtype=dtype
         )
         self.average_ = average
-        self.best_score_ = self.score(scores, y)
         return self
 
     def predict(self, scores):
@@ -304,13 +467,17 @@ class PerClassThreshold(BaseDecider):
 
         Parameters
         ----------
-        scores : array-like of shape (n_samples, n_labels)
+        scores : array-like or scipy.sparse of shape (n_samples, n_labels)
 
         Returns
         -------
-        y_pred : ndarray of int8 of shape (n_samples, n_labels)
+        y_pred : ndarray of int8 of shape (n_samples, n_labels), or a scipy.sparse
+            CSR array of int8 for sparse scores (unstored entries predict 0)
         """
         check_is_fitted(self, "thresholds_")
+        if _is_sparse(scores):
+            _check_width_shape(scores.shape, self.thresholds_.size, type(self).__name__)
+            return _sparse_predict(scores, self.thresholds_)
         scores = check_scores(scores, ndim=2)
         _check_width(scores, self.thresholds_.size, type(self).__name__)
         return (scores >= self.thresholds_).astype(np.int8)

@@ -1,12 +1,23 @@
-"""Exact F-beta threshold searches: pure kernels, arrays in and arrays out.
+"""Exact F-beta threshold searches: the public functions (validate once, then search).
 
 Convention: a score is predicted positive iff ``score >= threshold``. Only the
 upper sets ``{i : s_i >= t}`` are realisable, one per distinct score value, so
 an exact search evaluates F at every distinct value (and at the empty set).
 The returned threshold lies strictly between the lowest included and the
-highest excluded score (their midpoint where floating point allows), so ties
-are never split; ``-inf`` means "everything positive", ``+inf`` "nothing".
-Among equally good cuts the one predicting fewest positives is returned.
+highest excluded score (their midpoint where the scores' dtype allows), so
+ties are never split; ``-inf`` means "everything positive", ``+inf``
+"nothing". Among equally good cuts the one predicting fewest positives is
+returned. Thresholds of float16 and float32 scores are values of that dtype,
+so ``scores >= threshold`` decides the same in the scores' own dtype.
+
+``sample_weight`` (one non-negative weight per row) weighs the true and
+predicted positive counts, as in :func:`sklearn.metrics.fbeta_score`; integer
+weights give the rule of the rows repeated, and rows of weight 0 are as if
+absent (they create no cut). ``pos_label`` follows scikit-learn: labels other
+than {0, 1}, {-1, 1} or {False, True} need it.
+
+The kernels are in :mod:`f1opt.kernels`; :mod:`f1opt._engine` chooses how a
+search runs (sort, bucket counts, compiled, Dask, sparse).
 
 References
 ----------
@@ -22,18 +33,39 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .metrics import fbeta_from_counts
+from . import _engine
+from .kernels.cuts import (
+    CutCandidates,
+    best_cut,
+    cut_candidates,
+    dinkelbach,
+    midpoint_threshold,
+    solve_per_label,
+)
+from .kernels.dask import is_dask_collection
 
 __all__ = [
     "ThresholdResult",
     "CutCandidates",
     "optimal_threshold",
+    "fbeta_curve",
+    "fold_mean_threshold",
     "midpoint_threshold",
     "cut_candidates",
+    "best_cut",
+    "dinkelbach",
+    "solve_per_label",
     "binary_threshold",
     "global_threshold",
     "per_label_thresholds",
+    "binary_labels",
+    "binary_scores",
+    "score_dtype",
+    "is_dask_collection",
+    "read_sparse_scores",
 ]
+
+_MAX_EXACT_INT = 2**53
 
 
 @dataclass(frozen=True)
@@ -46,179 +78,190 @@ class ThresholdResult:
         Predict positive iff ``score >= threshold``.
     score : float
         F-beta of those predictions on the data searched.
-    n_predicted : int
-        Number of samples predicted positive.
-    n_true_positives : int
-        Number of those that are positive.
+    n_predicted : int or float
+        Samples predicted positive (their total weight with ``sample_weight``).
+    n_true_positives : int or float
+        Those that are positive (total weight with ``sample_weight``).
     """
 
     threshold: float
     score: float
-    n_predicted: int
-    n_true_positives: int
+    n_predicted: int | float
+    n_true_positives: int | float
 
 
-@dataclass(frozen=True)
-class CutCandidates:
-    """Every cut of one label that can be F-optimal, highest score first.
+# ---------------------------------------------------------------- input checks
 
-    Only cuts whose lowest included value holds a positive can be optimal
-    (lowering a cut past negatives only adds predicted positives), so the
-    candidates are the distinct scores of the positives.
 
-    Attributes
-    ----------
-    values : ndarray of shape (n_candidates,)
-        Distinct scores of the positives, descending (the lowest included score).
-    below : ndarray of shape (n_candidates,)
-        The highest score strictly below each value (``-inf`` if none).
-    tp : ndarray of int64 of shape (n_candidates,)
-        True positives when every score ``>= values[i]`` is predicted positive.
-    k : ndarray of int64 of shape (n_candidates,)
-        Predicted positives for the same cut.
-    n_positives : int
-    dtype : numpy dtype, default=np.float64
-        Dtype of the scores (thresholds of float32 scores are float32 values).
+def score_dtype(scores):
+    """The dtype the scores were given in; refuses integers beyond 2**53.
+
+    Thresholds are float64 numbers (float16 / float32 values for those
+    dtypes); integer scores beyond 2**53 would be merged by that cast.
     """
-
-    values: np.ndarray
-    below: np.ndarray
-    tp: np.ndarray
-    k: np.ndarray
-    n_positives: int
-    dtype: type = np.float64
-
-
-def midpoint_threshold(lowest_included, highest_excluded, dtype=np.float64) -> np.ndarray:
-    """A threshold strictly between the two scores (vectorised).
-
-    ``lowest_included = +inf`` (nothing included) gives ``+inf``;
-    ``highest_excluded = -inf`` (nothing excluded) gives ``-inf``. Where the two
-    are adjacent floats the lowest included score itself is returned.
-
-    For float32 scores (``dtype=np.float32``) the threshold is a float32 value,
-    so that ``scores >= threshold`` decides the same in float32 and in float64
-    (numpy compares a float32 array with a Python float in float32, which would
-    round a float64 midpoint onto one of the two scores).
-    """
-    lo = np.asarray(lowest_included, dtype=np.float64)
-    hi = np.asarray(highest_excluded, dtype=np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        mid = hi + (lo - hi) / 2.0
-        if np.dtype(dtype) == np.float32:
-            mid = mid.astype(np.float32).astype(np.float64)
-    ok = (mid > hi) & (mid <= lo)
-    t = np.where(ok, mid, lo)
-    t = np.where(np.isposinf(lo), np.inf, t)
-    t = np.where(np.isneginf(hi) & ~np.isposinf(lo), -np.inf, t)
-    return t
+    if is_dask_collection(scores) or _engine._is_sparse(scores):
+        return getattr(scores, "dtype", np.dtype(np.float64))
+    if hasattr(scores, "to_numpy") and not isinstance(scores, np.ndarray):
+        scores = scores.to_numpy()
+    array = np.asarray(scores)
+    if array.dtype.kind in "iu" and array.size:
+        big = max(abs(int(array.max())), abs(int(array.min())))
+        if big > _MAX_EXACT_INT:
+            raise ValueError(
+                f"Integer `scores` up to {big} exceed 2**53: float64 thresholds cannot "
+                "separate them exactly. Rescale the scores (or subtract a common offset) "
+                "so that they stay within +-2**53."
+            )
+    return array.dtype
 
 
-def cut_candidates(scores: np.ndarray, y: np.ndarray) -> CutCandidates:
-    """Counts at every candidate cut of one label, in O(n log n).
+def _labels_array(y, name):
+    if hasattr(y, "to_numpy") and not isinstance(y, np.ndarray):
+        y = y.to_numpy()
+    try:
+        array = np.asarray(y)
+    except Exception as exc:
+        raise ValueError(f"`{name}` could not be read as an array: {exc}") from None
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array.ravel()
+    if array.ndim != 1:
+        raise ValueError(f"`{name}` must be 1-D for binary labels, but got shape {array.shape}.")
+    if array.size == 0:
+        raise ValueError(f"`{name}` is empty; at least one sample is needed.")
+    return array
 
-    Positives and negatives are sorted apart; the negatives at or above each
-    positive value are counted by binary search.
+
+def binary_labels(y, pos_label=None, *, name="y_true"):
+    """Binary targets as 0/1 int8, with scikit-learn's ``pos_label`` semantics.
 
     Parameters
     ----------
-    scores : ndarray of shape (n_samples,)
-        Finite scores (validated by the caller).
-    y : ndarray of shape (n_samples,)
-        0/1 labels.
+    y : array-like of shape (n_samples,)
+        Two classes at most.
+    pos_label : int, float, bool or str, optional
+        The positive class. Without it the classes must be {0, 1}, {-1, 1} or
+        {False, True} (or one of their members), and 1 (True) is positive.
+
+    Returns
+    -------
+    y01 : ndarray of int8 of shape (n_samples,)
+    classes : ndarray
+        The sorted distinct labels.
     """
-    positive = y.astype(bool, copy=False)
-    pos = np.sort(scores[positive])[::-1]
-    neg = np.sort(scores[~positive])
-    if pos.size == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return CutCandidates(np.empty(0), np.empty(0), empty, empty, 0)
-    last_of_value = np.flatnonzero(np.append(pos[1:] != pos[:-1], True))
-    values = pos[last_of_value]
-    tp = last_of_value.astype(np.int64) + 1
-    neg_below = np.searchsorted(neg, values, side="left")
-    k = tp + (neg.size - neg_below)
-    next_positive = np.append(values[1:], -np.inf).astype(np.float64)
-    highest_negative_below = np.where(
-        neg_below > 0, neg[np.maximum(neg_below - 1, 0)] if neg.size else -np.inf, -np.inf
-    ).astype(np.float64)
-    below = np.maximum(next_positive, highest_negative_below)
-    return CutCandidates(
-        values.astype(np.float64), below, tp, k, int(pos.size), _threshold_dtype(scores)
+    array = _labels_array(y, name)
+    if array.dtype.kind in "biuf" and pos_label is None:
+        if array.dtype == np.bool_:
+            return array.view(np.int8), np.array([False, True])
+        if ((array == 0) | (array == 1)).all():  # the common case: one pass, no sort
+            return array.astype(np.int8, copy=False), np.array([0, 1])
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ValueError(f"`{name}` contains NaN or infinite labels.")
+    classes = np.unique(array)
+    shown = "{" + ", ".join(repr(c.item() if hasattr(c, "item") else c) for c in classes[:5])
+    shown += ", ...}" if classes.size > 5 else "}"
+    if classes.size > 2:
+        raise ValueError(
+            f"`{name}` takes values in {shown}: {classes.size} classes, but a binary target "
+            "has at most two (use the multilabel or multiclass deciders)."
+        )
+    if pos_label is None:
+        if array.dtype.kind not in "biuf" or not (
+            set(classes.tolist()) <= {0, 1} or set(classes.tolist()) <= {-1, 1}
+        ):
+            raise ValueError(
+                f"`{name}` takes values in {shown} and `pos_label` is not specified: either "
+                "make the labels take values in {0, 1} or {-1, 1} or pass `pos_label` "
+                "explicitly."
+            )
+        pos_label = 1
+    elif classes.size == 2 and not (classes == pos_label).any():
+        raise ValueError(
+            f"`pos_label`={pos_label!r} is not a valid label: it should be one of {shown}."
+        )
+    return (array == pos_label).astype(np.int8), classes
+
+
+def binary_scores(scores, classes=None, pos_label=None):
+    """Binary scores as 1-D: (n, 2) probabilities give the positive class's column.
+
+    The positive column is the second one, or the index of ``pos_label``
+    among the sorted ``classes`` (as in ``predict_proba``).
+
+    Returns
+    -------
+    scores : array-like of shape (n_samples,)
+    column : int or None
+        The column taken, None for 1-D scores.
+    """
+    shape = np.shape(scores) if not is_dask_collection(scores) else scores.shape
+    if len(shape) == 2 and shape[1] == 2:
+        column = 1
+        if pos_label is not None and classes is not None and len(classes) == 2:
+            column = int(np.flatnonzero(np.asarray(classes) == pos_label)[0])
+        if hasattr(scores, "iloc"):
+            return scores.iloc[:, column], column
+        if is_dask_collection(scores) or _engine._is_sparse(scores):
+            return scores[:, column], column
+        return np.asarray(scores)[:, column], column
+    return scores, None
+
+
+def _check_weights(sample_weight, n):
+    if sample_weight is None:
+        return None
+    if is_dask_collection(sample_weight):
+        return sample_weight
+    w = _engine.check_sample_weight(sample_weight, n)
+    if not (w > 0).any():
+        raise ValueError("`sample_weight` is zero for every sample; at least one must be > 0.")
+    return w
+
+
+def _no_positive_error(name="y_true"):
+    return ValueError(
+        f"`{name}` has no positive sample: F-beta is undefined for every threshold "
+        "(the positive class must appear at least once)."
     )
 
 
-def _threshold_dtype(scores) -> type:
-    return np.float32 if scores.dtype == np.float32 else np.float64
+# ---------------------------------------------------------------- public functions
 
 
-_BUCKET_MIN_SIZE = 1 << 16  # below this a plain sort is as fast
-
-
-def is_dask_collection(x) -> bool:
-    """True for Dask arrays, dataframes and series (duck typing: never imports dask)."""
-    return hasattr(x, "dask") and hasattr(x, "__dask_graph__")
-
-
-def binary_threshold(scores, y, beta=1.0, zero_division=0.0):
-    """Exact F-beta-optimal threshold of one label.
-
-    Returns
-    -------
-    threshold, score, n_predicted, n_true_positives : float, float, int, int
-        With no positive at all the empty prediction is optimal
-        (``threshold = +inf``, ``score = zero_division``).
-    """
-    if scores.size >= _BUCKET_MIN_SIZE:
-        # two passes of counting prune most scores before any sort; same candidates
-        # wherever an optimum can be, so the same argmax (f1opt._buckets)
-        from ._buckets import bucketed_cut_candidates
-
-        bits = int(min(18, max(10, np.log2(scores.size) - 5)))
-        c = bucketed_cut_candidates(scores, y, beta, bits)
-    else:
-        c = cut_candidates(scores, y)
-    return best_cut(c, beta, zero_division)
-
-
-def best_cut(c: CutCandidates, beta=1.0, zero_division=0.0):
-    """The F-beta-optimal cut among candidates (first maximum: fewest predictions).
-
-    Returns
-    -------
-    threshold, score, n_predicted, n_true_positives : float, float, int, int
-    """
-    if c.n_positives == 0:
-        return np.inf, float(zero_division), 0, 0
-    f = fbeta_from_counts(c.tp, c.k, c.n_positives, beta)
-    best = int(np.argmax(f))  # first maximum: the fewest predicted positives
-    threshold = float(midpoint_threshold(c.values[best], c.below[best], c.dtype))
-    return threshold, float(f[best]), int(c.k[best]), int(c.tp[best])
-
-
-def optimal_threshold(y_true, scores, beta: float = 1.0) -> ThresholdResult:
+def optimal_threshold(
+    y_true, scores, beta: float = 1.0, *, sample_weight=None, pos_label=None
+) -> ThresholdResult:
     """Exact F-beta-optimal threshold for binary scores.
 
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
-        0/1 labels (bool allowed); at least one must be 1.
-    scores : array-like of shape (n_samples,)
-        Any finite scores, larger meaning more likely positive.
+        Binary labels: 0/1, -1/1 or bool, or any two classes with ``pos_label``;
+        the positive class must appear at least once. A Dask array or series
+        runs the out-of-core search (:mod:`f1opt.distributed`).
+    scores : array-like of shape (n_samples,) or (n_samples, 2)
+        Any finite scores, larger meaning more likely positive (float16 to
+        float64, or integers within +-2**53). Two columns are class
+        probabilities (``predict_proba``): the positive class's column is used.
     beta : float, default=1.0
         Weight of recall: F-beta = (1 + beta^2) TP / (beta^2 P + K).
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weight of each sample in the counts.
+    pos_label : int, float, bool or str, optional
+        The positive class (scikit-learn's semantics).
 
     Returns
     -------
     result : ThresholdResult
         ``result.threshold`` and ``result.score``; the score equals
-        ``sklearn.metrics.fbeta_score(y_true, scores >= result.threshold, beta=beta)``.
+        ``sklearn.metrics.fbeta_score(y_true, scores >= result.threshold,
+        beta=beta, sample_weight=sample_weight, pos_label=...)``.
 
     Raises
     ------
     ValueError
-        For NaN or infinite scores, lengths that differ, labels outside {0, 1},
-        empty input, 2-D input, or labels with no positive.
+        For NaN or infinite scores, lengths that differ, labels that are not
+        binary (or need ``pos_label``), empty input, other 2-D input, bad
+        weights, or labels with no positive.
 
     References
     ----------
@@ -232,259 +275,212 @@ def optimal_threshold(y_true, scores, beta: float = 1.0) -> ThresholdResult:
     >>> float(result.threshold), round(result.score, 4)
     (0.275, 0.8571)
     """
-    from ._validation import check_beta, check_scores_and_labels
+    from ._validation import check_beta, check_scores
 
     beta = check_beta(beta)
-    if is_dask_collection(scores) or is_dask_collection(y_true):
-        from .distributed import optimal_threshold as dask_optimal_threshold
-
-        return dask_optimal_threshold(y_true, scores, beta)
-    scores, y = check_scores_and_labels(scores, y_true, multilabel=False)
-    if not y.any():
+    if any(is_dask_collection(x) for x in (scores, y_true, sample_weight)):
+        if pos_label is not None:
+            raise ValueError("`pos_label` is not supported for Dask input; pass 0/1 labels.")
+        threshold, score, k, tp = _engine.binary(scores, y_true, sample_weight, beta)
+        if tp == 0 and k == 0 and threshold == np.inf:
+            raise _no_positive_error()
+        return ThresholdResult(threshold, score, *_counts(k, tp, sample_weight))
+    y, classes = binary_labels(y_true, pos_label)
+    scores, _ = binary_scores(scores, classes, pos_label)
+    dtype = score_dtype(scores)
+    scores = check_scores(scores, ndim=1)
+    if scores.shape != y.shape:
         raise ValueError(
-            "`y_true` has no positive sample: F-beta is undefined for every threshold "
-            "(the positive class must appear at least once)."
+            f"`scores` and `y` must have the same shape, but got {scores.shape} and {y.shape}."
         )
-    threshold, score, k, tp = binary_threshold(scores, y, beta)
-    return ThresholdResult(threshold, score, k, tp)
+    w = _check_weights(sample_weight, y.size)
+    if not (y.any() if w is None else (w[y == 1] > 0).any()):
+        raise _no_positive_error()
+    threshold, score, k, tp = _engine.binary(scores, y, w, beta, dtype=dtype)
+    return ThresholdResult(threshold, score, *_counts(k, tp, sample_weight))
 
 
-def per_label_thresholds(scores, y, beta=1.0, average="micro", zero_division=0.0, max_iter=100):
-    """Exact optimal per-label thresholds for micro, macro or weighted F-beta.
+def _counts(k, tp, sample_weight):
+    if sample_weight is None:
+        return int(round(k)), int(round(tp))
+    return float(k), float(tp)
 
-    Micro-F couples the labels through its denominator; Dinkelbach's method
-    solves it exactly: for fixed ``lam`` the problem
-    ``max sum_j (1 + beta^2) TP_j - lam K_j`` separates by label, and setting
-    ``lam`` to the micro-F of the new cuts strictly increases it until the
-    global optimum. Macro and weighted F are separable: each label on its own.
-    A label with no positive predicts nothing (``threshold = +inf``). Among
-    optimal choices, every label predicts its fewest positives (for micro: the
-    first maximiser of ``(1 + beta^2) TP_j - F* K_j`` in each label).
 
-    From ``2**16`` samples on, bucket counts per label prune each column before
-    any sort (:mod:`f1opt._buckets`); the result is the same.
+def fbeta_curve(y_true, scores, *, beta=1.0, sample_weight=None, pos_label=None):
+    """Precision, recall and F-beta at every distinct cut of binary scores, exactly.
 
     Parameters
     ----------
-    scores : ndarray of shape (n_samples, n_labels)
-    y : ndarray of shape (n_samples, n_labels)
-    beta : float
-    average : {"micro", "macro", "weighted"}
-    zero_division : float
-    max_iter : int
-        Bound on Dinkelbach rounds (a handful are used in practice).
-
-    Returns
-    -------
-    thresholds : ndarray of shape (n_labels,)
-    n_iter : int
-        Dinkelbach rounds (1 for macro and weighted).
-
-    References
-    ----------
-    .. [1] W. Dinkelbach. "On nonlinear fractional programming." Management
-       Science 13(7), 1967.
-    """
-    if average not in ("micro", "macro", "weighted"):
-        raise ValueError(f"per-label thresholds support micro, macro, weighted; got {average!r}")
-    n_samples, n_labels = scores.shape
-    if n_samples >= _BUCKET_MIN_SIZE:
-        # counts per label prune each column before any sort (f1opt._buckets)
-        from ._buckets import per_label_cut_candidates
-
-        candidates = per_label_cut_candidates(scores, y, beta, average, max_iter=max_iter)
-    else:
-        candidates = [cut_candidates(scores[:, j], y[:, j]) for j in range(n_labels)]
-    return solve_per_label(candidates, beta, average, max_iter)
-
-
-def _best_per_label(gain, sizes):
-    """Index of the first best candidate of each label, or -1 where the empty cut wins.
-
-    ``gain`` holds the candidates of every label one after the other
-    (``sizes[j]`` of label j); the empty cut gains 0 and wins ties.
-    """
-    n_labels = sizes.size
-    chosen = np.full(n_labels, -1)
-    has = sizes > 0
-    if not has.any():
-        return chosen
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))[has]
-    maxima = np.maximum.reduceat(gain, starts)
-    # first candidate reaching the maximum = highest threshold among ties
-    is_max = gain == np.repeat(maxima, sizes[has])
-    first = np.minimum.reduceat(np.where(is_max, np.arange(gain.size), gain.size), starts)
-    chosen[has] = np.where(maxima > 0, first, -1)
-    return chosen
-
-
-def dinkelbach(tp, k, sizes, total_p, beta=1.0, max_iter=100):
-    """Exact best micro F-beta over one cut per label, by Dinkelbach's method.
-
-    Parameters
-    ----------
-    tp, k : ndarray of shape (n_candidates,)
-        Counts of the candidate cuts of every label, label after label, each
-        label's candidates ordered by increasing ``k``.
-    sizes : ndarray of int of shape (n_labels,)
-        Number of candidates of each label.
-    total_p : float
-        Positives over all labels.
+    y_true : array-like of shape (n_samples,)
+        Binary labels (see :func:`optimal_threshold` for ``pos_label``).
+    scores : array-like of shape (n_samples,) or (n_samples, 2)
     beta : float, default=1.0
-    max_iter : int, default=100
+    sample_weight : array-like of shape (n_samples,), optional
+        Rows of weight 0 are as if absent (their scores make no cut).
+    pos_label : optional
 
     Returns
     -------
-    chosen : ndarray of int of shape (n_labels,)
-        Index (into ``tp``) of each label's cut, -1 for the empty cut. Among
-        optimal choices, each label takes its fewest predicted positives: the
-        first maximiser of ``(1 + b^2) TP - F* K``.
-    score : float
-        The optimal micro F-beta.
-    n_iter : int
-        Rounds used.
+    precision, recall, fbeta : ndarray of float64 of shape (n_cuts,)
+        Of the predictions ``scores >= thresholds[i]``, each equal to
+        scikit-learn's ``precision_score``, ``recall_score`` and ``fbeta_score``
+        of those predictions.
+    thresholds : ndarray of float64 of shape (n_cuts,)
+        Every distinct score, increasing (as ``precision_recall_curve``, but
+        without its end point and with F-beta).
+
+    Examples
+    --------
+    >>> from f1opt import fbeta_curve
+    >>> p, r, f, t = fbeta_curve([0, 1, 1], [0.2, 0.6, 0.9])
+    >>> t.tolist(), f.tolist()
+    ([0.2, 0.6, 0.9], [0.8, 1.0, 0.6666666666666666])
     """
-    tp = np.asarray(tp, dtype=np.float64)
-    k = np.asarray(k, dtype=np.float64)
-    b2 = beta * beta
+    from ._validation import check_beta, check_scores
+    from .kernels.cuts import curve_counts
+    from .metrics import fbeta_from_counts
 
-    def micro(chosen):
-        sel = chosen[chosen >= 0]
-        return float(fbeta_from_counts(tp[sel].sum(), k[sel].sum(), total_p, beta))
-
-    lam = 0.0
-    previous = chosen = _best_per_label((1 + b2) * tp, sizes)
-    f = micro(chosen)
-    n_iter = 1
-    for n_iter in range(1, max_iter + 1):  # noqa: B007
-        if n_iter > 1:
-            chosen = _best_per_label((1 + b2) * tp - lam * k, sizes)
-            f = micro(chosen)
-        if f <= lam:
-            # max_c N(c) - lam D(c) = 0: lam is the optimum and `chosen` attains it
-            # with the fewest predictions in every label
-            if f < lam:  # only by rounding: keep the cut that reached lam
-                chosen, f = previous, lam
-            break
-        previous, lam = chosen, f
-    else:
-        chosen, f = previous, lam
-    return chosen, f, n_iter
+    beta = check_beta(beta)
+    y, classes = binary_labels(y_true, pos_label)
+    scores, _ = binary_scores(scores, classes, pos_label)
+    scores = check_scores(scores, ndim=1)
+    if scores.shape != y.shape:
+        raise ValueError(
+            f"`scores` and `y` must have the same shape, but got {scores.shape} and {y.shape}."
+        )
+    w = _check_weights(sample_weight, y.size)
+    scores, y, w = _engine.drop_zero_weights(scores, y, w)
+    thresholds, tp, k, n_positives = curve_counts(scores, y, w)
+    if n_positives == 0:
+        raise _no_positive_error()
+    precision = tp / k
+    recall = tp / n_positives
+    f = fbeta_from_counts(tp, k, n_positives, beta)
+    return precision, recall, f, thresholds
 
 
-def solve_per_label(candidates, beta=1.0, average="micro", max_iter=100):
-    """Best cut of each label from its candidates (see :func:`per_label_thresholds`).
+def fold_mean_threshold(
+    scores, y, fold_ids, beta=1.0, zero_division=0.0, sample_weight=None
+) -> float:
+    """Exact maximiser of the mean over folds of each fold's F-beta of ``scores >= t``.
+
+    Every distinct score is a candidate (and the empty cut); the mean of the
+    per-fold F curves is swept from the highest score down, one fold's counts
+    moving per sample (the grouped sweep of GlobalThreshold macro, with groups
+    the folds), and near-ties are settled exactly, fewest positives first.
 
     Parameters
     ----------
-    candidates : list of CutCandidates
-        One per label; a pruned list works as long as it keeps every cut
-        that can be optimal.
+    scores : array-like of shape (n_samples,)
+        Out-of-fold scores.
+    y : array-like of shape (n_samples,)
+        0/1 labels.
+    fold_ids : array-like of shape (n_samples,)
+        Fold of each sample (any hashable, sortable values).
+    beta : float, default=1.0
+    zero_division : float, default=0.0
+        F of a fold with neither positives nor predicted positives.
+    sample_weight : array-like of shape (n_samples,), optional
 
     Returns
     -------
-    thresholds : ndarray of shape (n_labels,)
-    n_iter : int
+    threshold : float
+        Predict positive iff ``score >= threshold``; ``+inf`` predicts nothing.
     """
-    n_labels = len(candidates)
-    sizes = np.array([c.values.size for c in candidates], dtype=np.int64)
-    thresholds = np.full(n_labels, np.inf)
-    if sizes.sum() == 0:
-        return thresholds, 1
-    tp = np.concatenate([c.tp for c in candidates]).astype(np.float64)
-    k = np.concatenate([c.k for c in candidates]).astype(np.float64)
-    n_iter = 1
-    if average in ("macro", "weighted"):
-        p = np.repeat(np.array([c.n_positives for c in candidates]), sizes)
-        chosen = _best_per_label(fbeta_from_counts(tp, k, p, beta), sizes)
-    elif average == "micro":
-        total_p = float(sum(c.n_positives for c in candidates))
-        chosen, _, n_iter = dinkelbach(tp, k, sizes, total_p, beta, max_iter)
-    else:
-        raise ValueError(f"per-label thresholds support micro, macro, weighted; got {average!r}")
-    values = np.concatenate([c.values for c in candidates])
-    below = np.concatenate([c.below for c in candidates])
-    picked = chosen >= 0
-    thresholds[picked] = midpoint_threshold(
-        values[chosen[picked]], below[chosen[picked]], candidates[0].dtype
-    )
-    return thresholds, n_iter
+    from ._validation import check_beta, check_binary_labels, check_scores, check_zero_division
+
+    beta = check_beta(beta)
+    zero_division = check_zero_division(zero_division)
+    dtype = score_dtype(scores)
+    scores = check_scores(scores, ndim=1)
+    y = check_binary_labels(y)
+    fold_ids = np.asarray(fold_ids)
+    if not (scores.shape == y.shape == fold_ids.shape):
+        raise ValueError(
+            "`scores`, `y` and `fold_ids` must have the same shape, but got "
+            f"{scores.shape}, {y.shape} and {fold_ids.shape}."
+        )
+    w = _check_weights(sample_weight, y.size)
+    threshold, _ = _engine.fold_mean(scores, y, fold_ids, w, beta, zero_division, dtype=dtype)
+    return threshold
 
 
-def _within_group_cumsum(values, groups, n_groups):
-    """Running sum of ``values`` inside each group, in the given order."""
-    order = np.argsort(groups, kind="stable")
-    sorted_values = values[order]
-    running = np.cumsum(sorted_values)
-    group_sizes = np.bincount(groups, minlength=n_groups)
-    group_starts = np.concatenate(([0], np.cumsum(group_sizes)[:-1]))
-    offset = np.repeat(running[group_starts - 1] * (group_starts > 0), group_sizes)
-    out = np.empty_like(running)
-    out[order] = running - offset
-    return out
+# ---------------------------------------------------------------- array kernels (validated input)
 
 
-def global_threshold(scores, y, beta=1.0, average="micro", zero_division=0.0):
-    """Exact optimal single threshold shared by every label.
+def binary_threshold(scores, y, beta=1.0, zero_division=0.0, sample_weight=None):
+    """Exact F-beta-optimal threshold of one label (validated arrays).
+
+    Returns
+    -------
+    threshold, score, n_predicted, n_true_positives : float
+    """
+    return _engine.binary(scores, y, sample_weight, beta, zero_division)
+
+
+def global_threshold(scores, y, beta=1.0, average="micro", zero_division=0.0, sample_weight=None):
+    """Exact optimal single threshold shared by every label (validated arrays).
 
     ``micro`` pools every entry and is the binary search on the flattened
     matrix. ``macro``, ``weighted`` and ``samples`` sweep all entries from the
-    highest score down: each entry moves the counts of one label (one row for
-    ``samples``), so the change of the averaged F is known entry by entry and
-    its running sum gives the score at every distinct value.
-
-    Parameters
-    ----------
-    scores : ndarray of shape (n_samples, n_labels)
-    y : ndarray of shape (n_samples, n_labels)
-    beta : float
-    average : {"micro", "macro", "weighted", "samples"}
-    zero_division : float
+    highest score down (:func:`f1opt.kernels.cuts.grouped_sweep`).
 
     Returns
     -------
     threshold : float
     """
-    if average == "micro":
-        threshold, _, _, _ = binary_threshold(scores.ravel(), y.ravel(), beta, zero_division)
-        return threshold
-    n_samples, n_labels = scores.shape
-    if average == "samples":
-        groups = np.repeat(np.arange(n_samples), n_labels)
-        p = y.sum(axis=1).astype(np.float64)
-        weight = np.full(n_samples, 1.0 / n_samples)
-    elif average in ("macro", "weighted"):
-        groups = np.tile(np.arange(n_labels), n_samples)
-        p = y.sum(axis=0).astype(np.float64)
-        if average == "macro":
-            weight = np.full(n_labels, 1.0 / n_labels)
-        elif p.sum() > 0:
-            weight = p / p.sum()
-        else:
-            return np.inf  # every threshold scores zero_division; predict nothing
-    else:
-        raise ValueError(
-            f"global threshold supports micro, macro, weighted, samples; got {average!r}"
-        )
-    flat_scores = scores.ravel()
-    flat_y = y.ravel().astype(np.float64)
-    order = np.argsort(flat_scores, kind="stable")[::-1]
-    s = flat_scores[order]
-    yy = flat_y[order]
-    g = groups[order]
-    k_after = _within_group_cumsum(np.ones_like(yy), g, weight.size)
-    tp_after = _within_group_cumsum(yy, g, weight.size)
-    p_g = p[g]
-    gain = fbeta_from_counts(tp_after, k_after, p_g, beta, zero_division) - fbeta_from_counts(
-        tp_after - yy, k_after - 1, p_g, beta, zero_division
+    threshold, _ = _engine.global_search(scores, y, sample_weight, beta, average, zero_division)
+    return threshold
+
+
+def per_label_thresholds(
+    scores, y, beta=1.0, average="micro", zero_division=0.0, max_iter=100, sample_weight=None
+):
+    """Exact optimal per-label thresholds for micro, macro or weighted F-beta.
+
+    Micro-F couples the labels through its denominator; Dinkelbach's method
+    solves it exactly. Macro and weighted F are separable. A label with no
+    positive predicts nothing (``+inf``); every label predicts its fewest
+    positives among optimal choices.
+
+    Returns
+    -------
+    thresholds : ndarray of shape (n_labels,)
+    n_iter : int
+    """
+    thresholds, n_iter, _ = _engine.per_label(
+        scores, y, sample_weight, beta, average, zero_division, max_iter=max_iter
     )
-    base = float((weight * np.where(p > 0, 0.0, zero_division)).sum())
-    total = base + np.cumsum(weight[g] * gain)
-    last_of_value = np.flatnonzero(np.append(s[1:] != s[:-1], True))
-    candidate_scores = np.concatenate(([base], total[last_of_value]))
-    best = int(np.argmax(candidate_scores))
-    if best == 0:
-        return np.inf
-    idx = last_of_value[best - 1]
-    below = s[idx + 1] if idx + 1 < s.size else -np.inf
-    return float(midpoint_threshold(s[idx], below, _threshold_dtype(scores)))
+    return thresholds, n_iter
+
+
+def read_sparse_scores(path):
+    """Scores saved by :func:`scipy.sparse.save_npz`, as a CSR array for the threshold deciders.
+
+    An unstored entry is never predicted positive (as if scored ``-inf``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.npz`` file written by ``scipy.sparse.save_npz``.
+
+    Returns
+    -------
+    scores : scipy.sparse.csr_array of shape (n_samples, n_labels)
+
+    Raises
+    ------
+    ValueError
+        When the file is not a scipy.sparse ``.npz`` file of a 2-D matrix.
+    """
+    import scipy.sparse as sp
+
+    try:
+        matrix = sp.load_npz(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(
+            f"{str(path)!r} is not a sparse matrix written by scipy.sparse.save_npz ({exc})."
+        ) from None
+    if matrix.ndim != 2:
+        raise ValueError(f"{str(path)!r} holds a {matrix.ndim}-D array; 2-D scores are needed.")
+    return sp.csr_array(matrix)

@@ -23,7 +23,7 @@ which its counts and its key describe completely, so float32 scores that are
 tied or crowded never need gathering.
 
 The candidates built from the gathered buckets are a subset of those of
-:func:`f1opt.thresholds.cut_candidates`, in the same order and with the same
+:func:`f1opt.kernels.cuts.cut_candidates`, in the same order and with the same
 counts, and they contain every cut that can be optimal, so the argmax (and its
 tie rule) is unchanged. The same counts serve the per-label searches: macro and
 weighted F prune each label with its own best edge, and micro F (Dinkelbach)
@@ -40,34 +40,15 @@ References
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from .metrics import fbeta_from_counts
+from ..metrics import fbeta_from_counts
+from .cuts import CutCandidates, dinkelbach
 
-DEFAULT_BITS = 16
-#: set to False (or F1OPT_DISABLE_NUMBA=1 in the environment) to use the numpy passes
-USE_NUMBA = os.environ.get("F1OPT_DISABLE_NUMBA", "") in ("", "0")
-_SLACK = 1e-12  # relative slack on the pruning test: rounding never drops a needed bucket
-
-_numba_module = None
-
-
-def _numba_kernels():
-    """The compiled kernels, or None when numba is unavailable or disabled."""
-    global _numba_module, USE_NUMBA
-    if not USE_NUMBA:
-        return None
-    if _numba_module is None:
-        try:
-            from . import _kernels_numba
-        except Exception:  # numba missing or broken: the numpy passes give the same result
-            USE_NUMBA = False
-            return None
-        _numba_module = _kernels_numba
-    return _numba_module
+#: relative slack on the pruning test: rounding never drops a needed bucket
+_SLACK = 1e-12
 
 
 def as_label_array(y) -> np.ndarray:
@@ -122,7 +103,7 @@ class BucketMap:
         single = np.full(n, bits == 32)
         return cls(32 - bits, np.arange(n, dtype=np.int64), np.zeros(n, np.uint32), 0, n, single)
 
-    def refine(self, which: np.ndarray, max_buckets: int = 1 << 22) -> BucketMap | None:
+    def refine(self, which: np.ndarray, max_buckets: int) -> BucketMap | None:
         """Split the buckets ``which`` (bool, uniform map only) by up to 14 more bits.
 
         Returns None when there is nothing to split or too many buckets would result.
@@ -181,59 +162,84 @@ def _as_map(bits_or_map) -> BucketMap:
     return BucketMap.uniform(int(bits_or_map))
 
 
-def bucket_counts(scores, y, bits=DEFAULT_BITS) -> np.ndarray:
-    """Counts of scores (row 0) and positives (row 1) per bucket, shape (2, n_buckets).
+_NO_WEIGHTS = np.empty(0, dtype=np.float64)
+
+
+def _weights_arg(w):
+    return _NO_WEIGHTS if w is None else np.ascontiguousarray(w, dtype=np.float64)
+
+
+def bucket_counts(scores, y, bits, sample_weight=None, compiled=None) -> np.ndarray:
+    """(Weighted) counts of scores (row 0) and positives (row 1) per bucket, (2, n_buckets).
 
     Parameters
     ----------
     scores : ndarray of shape (n,), float32 or float64, finite
     y : ndarray of shape (n,), 0/1
-    bits : int or BucketMap, default=16
+    bits : int or BucketMap
         Key bits naming a bucket (uniform buckets), or a bucket map.
+    sample_weight : ndarray of shape (n,), optional
+    compiled : module, optional
+        :mod:`f1opt.kernels.compiled` to run the compiled pass (same result).
+
+    Returns
+    -------
+    counts : ndarray of float64 of shape (2, n_buckets)
     """
     bmap = _as_map(bits)
     y = as_label_array(y)
-    kernels = _numba_kernels()
-    if kernels is not None:
-        return kernels.bucket_counts(
-            scores, y, bmap.shift, bmap.base, bmap.rmask, bmap.kernel_rshift, bmap.n_buckets
-        )
-    b = bmap.index(keys32(scores))
-    b <<= 1
-    b |= y
-    by_label = np.bincount(b, minlength=2 * bmap.n_buckets).reshape(bmap.n_buckets, 2)
-    return np.stack([by_label.sum(axis=1), by_label[:, 1]])
+    if compiled is not None:
+        return compiled.bucket_counts(
+            scores, y, _weights_arg(sample_weight), bmap.shift, bmap.base, bmap.rmask,
+            bmap.kernel_rshift, bmap.n_buckets,
+        )  # fmt: skip
+    b = bmap.index(keys32(scores)).astype(np.int64)
+    if sample_weight is None:
+        b <<= 1
+        b |= y
+        by_label = np.bincount(b, minlength=2 * bmap.n_buckets).reshape(bmap.n_buckets, 2)
+        return np.stack([by_label.sum(axis=1), by_label[:, 1]]).astype(np.float64)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    return np.stack(
+        [
+            np.bincount(b, weights=w, minlength=bmap.n_buckets),
+            np.bincount(b, weights=w * y, minlength=bmap.n_buckets),
+        ]
+    )
 
 
-def gather(scores, y, roles: np.ndarray, bits=DEFAULT_BITS, capacity=None):
+def gather(scores, y, roles: np.ndarray, bits, capacity=None, sample_weight=None, compiled=None):
     """Second pass: the scores of the role-1 buckets, the maximum of each role-2 bucket.
 
     Returns
     -------
     values : ndarray (dtype of ``scores``)
     labels : ndarray of uint8
+    weights : ndarray of float64, or None without ``sample_weight``
     buckets : ndarray of int32
     maxima : ndarray of float64 of shape (n_buckets,)
         Maximum score of each role-2 bucket (``-inf`` elsewhere).
     """
     bmap = _as_map(bits)
     y = as_label_array(y)
-    kernels = _numba_kernels()
-    if kernels is not None:
+    if compiled is not None:
         if capacity is None:
             capacity = scores.shape[0]
-        return kernels.gather(
-            scores, y, bmap.shift, bmap.base, bmap.rmask, bmap.kernel_rshift, roles, int(capacity)
-        )
+        values, labels, weights, buckets, maxima = compiled.gather(
+            scores, y, _weights_arg(sample_weight), bmap.shift, bmap.base, bmap.rmask,
+            bmap.kernel_rshift, roles, int(capacity),
+        )  # fmt: skip
+        return values, labels, (None if sample_weight is None else weights), buckets, maxima
     b = bmap.index(keys32(scores))
     r = roles[b]
     take = r == 1
     values, labels, buckets = scores[take], y[take], b[take].astype(np.int32)
+    weights = None if sample_weight is None else np.asarray(sample_weight, np.float64)[take]
     maxima = np.full(roles.shape[0], -np.inf)
     second = r == 2
     if second.any():
         np.maximum.at(maxima, b[second], scores[second].astype(np.float64))
-    return values, labels, buckets, maxima
+    return values, labels, weights, buckets, maxima
 
 
 def _descending_cumulative(counts):
@@ -311,34 +317,39 @@ def roles_for(counts: np.ndarray, solve: np.ndarray, single=None) -> np.ndarray:
     return roles
 
 
-def candidates_from_gathered(counts, values, labels, buckets, maxima, roles=None, bmap=None):
+def candidates_from_gathered(
+    counts, values, labels, weights, buckets, maxima, roles=None, bmap=None, dtype=np.float64
+):
     """Exact cut candidates of the gathered buckets (a pruned ``cut_candidates``).
 
     Parameters
     ----------
     counts : ndarray of shape (2, n_buckets)
         Bucket counts of the label (all scores, positives).
-    values, labels, buckets : ndarrays of shape (m,)
-        Every score of the solved buckets, with its label and bucket.
+    values, labels, weights, buckets : ndarrays of shape (m,)
+        Every score of the solved buckets, with its label, weight (None: 1)
+        and bucket.
     maxima : ndarray of shape (n_buckets,)
         Maximum score of each bucket needed as a "highest excluded" score.
     roles : ndarray of shape (n_buckets,), optional
         With ``bmap``: buckets of role 3 and 4 hold one float32 value, read
         from the key instead of the data.
     bmap : BucketMap, optional
+    dtype : numpy dtype, default=np.float64
+        Dtype of the thresholds.
 
     Returns
     -------
-    candidates : f1opt.thresholds.CutCandidates
+    candidates : f1opt.kernels.cuts.CutCandidates
     """
-    from .thresholds import CutCandidates
-
-    dtype = np.float32 if values.dtype == np.float32 else np.float64
-    n_all = counts[0].astype(np.int64)
-    n_pos = counts[1].astype(np.int64)
-    n_positives = int(n_pos.sum())
-    weight_all = np.ones(values.size, dtype=np.int64)
-    weight_pos = labels.astype(np.int64)
+    n_all = counts[0].astype(np.float64)
+    n_pos = counts[1].astype(np.float64)
+    n_positives = float(n_pos.sum())
+    if weights is None:
+        weight_all = np.ones(values.size)
+    else:
+        weight_all = np.asarray(weights, dtype=np.float64)
+    weight_pos = labels.astype(np.float64) * weight_all
     bucket_max = maxima.astype(np.float64, copy=True)
     if roles is not None and bmap is not None and (roles >= 3).any():
         # one value per bucket: one element carrying the bucket's counts
@@ -351,8 +362,8 @@ def candidates_from_gathered(counts, values, labels, buckets, maxima, roles=None
         fourth = roles == 4
         bucket_max[fourth] = known[fourth]
     if values.size == 0 or n_positives == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return CutCandidates(np.empty(0), np.empty(0), empty, empty, n_positives, dtype)
+        empty = np.empty(0)
+        return CutCandidates(empty, empty, empty, empty, n_positives, dtype)
     k_above = n_all.sum() - np.cumsum(n_all)  # scores in buckets strictly above
     tp_above = n_positives - np.cumsum(n_pos)
     order = np.argsort(values)[::-1]  # equal values are grouped below: no stability needed
@@ -365,8 +376,8 @@ def candidates_from_gathered(counts, values, labels, buckets, maxima, roles=None
     last = np.flatnonzero(is_last)
     new_bucket = np.append(True, bk[1:] != bk[:-1])
     start = np.maximum.accumulate(np.where(new_bucket, np.arange(m), 0))
-    pos_before = np.where(start > 0, cum_pos[start - 1], 0)
-    all_before = np.where(start > 0, cum_all[start - 1], 0)
+    pos_before = np.where(start > 0, cum_pos[start - 1], 0.0)
+    all_before = np.where(start > 0, cum_all[start - 1], 0.0)
     pos_at_value = cum_pos[last] - np.append(0, cum_pos[last[:-1]])
     keep = pos_at_value > 0
     last = last[keep]
@@ -388,12 +399,10 @@ def candidates_from_gathered(counts, values, labels, buckets, maxima, roles=None
         v[nxt],
         np.where(below_bucket >= 0, bucket_max[np.maximum(below_bucket, 0)], -np.inf),
     )
-    return CutCandidates(
-        v[last], below, tp.astype(np.int64), k.astype(np.int64), n_positives, dtype
-    )
+    return CutCandidates(v[last], below, tp, k, n_positives, dtype)
 
 
-def two_pass_candidates(count, gather_fn, beta, bits, max_gather=1 << 22):
+def two_pass_candidates(count, gather_fn, beta, bits, max_gather, max_buckets, dtype):
     """The counting search of one label, on any data source.
 
     Parameters
@@ -402,83 +411,109 @@ def two_pass_candidates(count, gather_fn, beta, bits, max_gather=1 << 22):
         ``count(bmap) -> (counts, all_float32)``: bucket counts over all the
         data, and whether every score is float32.
     gather_fn : callable
-        ``gather_fn(roles, bmap, capacity) -> (values, labels, buckets, maxima)``.
+        ``gather_fn(roles, bmap, capacity) -> (values, labels, weights, buckets, maxima)``.
     beta : float
     bits : int
         Key bits of the first, uniform buckets.
-    max_gather : int, default=2**22
+    max_gather : int
         When the buckets to solve hold more scores, they are split by up to 14
         more key bits (one more counting pass) before the gather; split to
         single float32 values, they need no gather at all.
+    max_buckets : int
+        Most buckets of a refined map.
+    dtype : numpy dtype
+        Dtype of the thresholds.
 
     Returns
     -------
-    candidates : f1opt.thresholds.CutCandidates
+    candidates : f1opt.kernels.cuts.CutCandidates
     """
     bmap = BucketMap.uniform(bits)
     counts, all_float32 = count(bmap)
     solve = plan_fbeta(counts[None], beta)[0]
-    if counts[0][solve].sum() > max_gather:
-        finer = bmap.refine(solve)
+    if n_scores_to_gather(counts, solve) > max_gather:
+        finer = bmap.refine(solve, max_buckets)
         if finer is not None:
             bmap = finer
             counts, all_float32 = count(bmap)
             solve = plan_fbeta(counts[None], beta)[0]
     roles = roles_for(counts[None], solve[None], bmap.single if all_float32 else None)[0]
+    # scores to gather: the counts of the role-1 buckets (a bound only if weighted)
     capacity = int(counts[0][roles == 1].sum())
     gathered = gather_fn(roles, bmap, capacity)
-    return candidates_from_gathered(counts, *gathered, roles=roles, bmap=bmap)
+    return candidates_from_gathered(counts, *gathered, roles=roles, bmap=bmap, dtype=dtype)
 
 
-def bucketed_cut_candidates(scores, y, beta: float, bits: int = DEFAULT_BITS, max_gather=1 << 20):
+def n_scores_to_gather(counts, solve) -> float:
+    """(Weighted) size of the buckets to solve: a size hint for refining them."""
+    return float(counts[0][solve].sum())
+
+
+def bucketed_cut_candidates(
+    scores, y, beta, bits, max_gather, max_buckets, sample_weight=None, compiled=None, dtype=None
+):
     """The cut candidates that can be F-beta optimal, by two passes over the data.
 
-    Same arguments and result type as :func:`f1opt.thresholds.cut_candidates`,
-    restricted to the buckets whose bound reaches the best bucket edge.
+    Same result type as :func:`f1opt.kernels.cuts.cut_candidates`, restricted
+    to the buckets whose bound reaches the best bucket edge.
     """
+    from .cuts import threshold_dtype
+
     is_float32 = scores.dtype == np.float32
-    return two_pass_candidates(
-        lambda bmap: (bucket_counts(scores, y, bmap), is_float32),
-        lambda roles, bmap, capacity: gather(scores, y, roles, bmap, capacity),
-        beta,
-        bits,
-        max_gather,
+    dtype = threshold_dtype(scores.dtype if dtype is None else dtype)
+
+    def count(bmap):
+        return bucket_counts(scores, y, bmap, sample_weight, compiled), is_float32
+
+    def gather_fn(roles, bmap, capacity):
+        capacity = capacity if sample_weight is None else None
+        return gather(scores, y, roles, bmap, capacity, sample_weight, compiled)
+
+    return two_pass_candidates(count, gather_fn, beta, bits, max_gather, max_buckets, dtype)
+
+
+def per_label_counts(scores, y, bits: int, sample_weight=None, compiled=None) -> np.ndarray:
+    """(Weighted) bucket counts of every column, shape (n_labels, 2, 2**bits)."""
+    if compiled is not None:
+        return compiled.bucket_counts_2d(
+            scores, as_label_array(y), _weights_arg(sample_weight), 32 - bits, 1 << bits
+        )
+    return np.stack(
+        [bucket_counts(scores[:, j], y[:, j], bits, sample_weight) for j in range(scores.shape[1])]
     )
 
 
-def choose_bits(n_samples: int, n_labels: int = 1) -> int:
-    """Bucket bits: finer for more scores, at most ``2**22`` buckets over all labels."""
-    by_size = int(np.log2(max(n_samples, 2))) - 4
-    by_memory = int(np.log2((1 << 22) / max(n_labels, 1)))
-    return int(min(18, max(8, min(by_size, by_memory))))
-
-
-def per_label_counts(scores, y, bits: int) -> np.ndarray:
-    """Bucket counts of every column, shape (n_labels, 2, 2**bits)."""
-    kernels = _numba_kernels()
-    if kernels is not None:
-        return kernels.bucket_counts_2d(scores, as_label_array(y), 32 - bits, 1 << bits)
-    return np.stack([bucket_counts(scores[:, j], y[:, j], bits) for j in range(scores.shape[1])])
-
-
-def per_label_gather(scores, y, roles: np.ndarray, counts: np.ndarray, bits: int):
+def per_label_gather(scores, y, roles, counts, bits: int, sample_weight=None, compiled=None):
     """Second pass over every column: a list of ``gather`` results, one per label."""
     n_labels = scores.shape[1]
-    capacities = np.where(roles == 1, counts[:, 0, :], 0).sum(axis=1)
-    kernels = _numba_kernels()
-    if kernels is None:
+    if compiled is None:
         return [
-            gather(scores[:, j], y[:, j], roles[j], bits, capacities[j]) for j in range(n_labels)
+            gather(scores[:, j], y[:, j], roles[j], bits, None, sample_weight)
+            for j in range(n_labels)
         ]
+    # exact capacities: count the rows of the role-1 buckets of every column
+    if sample_weight is None:
+        capacities = np.where(roles == 1, counts[:, 0, :], 0).sum(axis=1).astype(np.int64)
+    else:
+        unit = compiled.bucket_counts_2d(
+            scores, as_label_array(y), _NO_WEIGHTS, 32 - bits, 1 << bits
+        )
+        capacities = np.where(roles == 1, unit[:, 0, :], 0).sum(axis=1).astype(np.int64)
     offsets = np.concatenate(([0], np.cumsum(capacities))).astype(np.int64)
-    values, labels, buckets, maxima = kernels.gather_2d(
-        scores, as_label_array(y), 32 - bits, roles, offsets
+    values, labels, weights, buckets, maxima = compiled.gather_2d(
+        scores, as_label_array(y), _weights_arg(sample_weight), 32 - bits, roles, offsets
     )
+
+    def part(a, j):
+        return None if a is None else a[offsets[j] : offsets[j + 1]]
+
+    weights = None if sample_weight is None else weights
     return [
         (
-            values[offsets[j] : offsets[j + 1]],
-            labels[offsets[j] : offsets[j + 1]],
-            buckets[offsets[j] : offsets[j + 1]],
+            part(values, j),
+            part(labels, j),
+            part(weights, j),
+            part(buckets, j),
             maxima[j],
         )
         for j in range(n_labels)
@@ -494,8 +529,6 @@ def micro_bounds(counts: np.ndarray, beta: float, max_iter: int = 100):
     (fewer predictions, as many true positives: adding a true positive
     always raises micro F).
     """
-    from .thresholds import dinkelbach
-
     n, pos, k_edge, tp_edge = _descending_cumulative(counts)
     total_p = float(tp_edge[:, -1].sum())
     if total_p == 0:
@@ -520,7 +553,9 @@ def plan_per_label(counts: np.ndarray, beta: float, average: str, max_iter: int 
     return roles_for(counts, solve)
 
 
-def per_label_cut_candidates(scores, y, beta, average, bits=None, max_iter=100):
+def per_label_cut_candidates(
+    scores, y, beta, average, bits, sample_weight=None, compiled=None, dtype=None, max_iter=100
+):
     """Pruned cut candidates of every column, holding each label's optimal cut.
 
     For ``macro`` and ``weighted`` each label keeps what its own F-beta needs;
@@ -530,12 +565,13 @@ def per_label_cut_candidates(scores, y, beta, average, bits=None, max_iter=100):
 
     Returns
     -------
-    candidates : list of f1opt.thresholds.CutCandidates
+    candidates : list of f1opt.kernels.cuts.CutCandidates
     """
-    n_samples, n_labels = scores.shape
-    if bits is None:
-        bits = choose_bits(n_samples, n_labels)
-    counts = per_label_counts(scores, y, bits)
+    from .cuts import threshold_dtype
+
+    dtype = threshold_dtype(scores.dtype if dtype is None else dtype)
+    n_labels = scores.shape[1]
+    counts = per_label_counts(scores, y, bits, sample_weight, compiled)
     roles = plan_per_label(counts, beta, average, max_iter)
-    gathered = per_label_gather(scores, y, roles, counts, bits)
-    return [candidates_from_gathered(counts[j], *gathered[j]) for j in range(n_labels)]
+    gathered = per_label_gather(scores, y, roles, counts, bits, sample_weight, compiled)
+    return [candidates_from_gathered(counts[j], *gathered[j], dtype=dtype) for j in range(n_labels)]

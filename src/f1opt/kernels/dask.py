@@ -1,0 +1,287 @@
+"""The counting search as a map/reduce over the partitions of Dask collections.
+
+1. each partition counts its (weighted) scores and positives per bucket of an
+   order-preserving key of the float32 bits; the counts add up across
+   partitions in a tree reduction;
+2. on the client the counts give the exact F at every bucket edge and a bound
+   inside every bucket, which selects the few buckets that can hold the optimum
+   (:mod:`f1opt.kernels.buckets`);
+3. a second pass returns from each partition only the scores (labels, weights)
+   of those buckets, and the maximum of the next non-empty bucket below each.
+
+These functions return counts or cut candidates, never touch a decider, and
+do not validate: each partition goes through the ``check_block`` callable the
+caller passes (:mod:`f1opt._engine` passes its input checks). ``compiled``
+says whether partitions use the compiled passes (resolved on the worker, so
+that nothing unpicklable travels to a cluster).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import buckets as _b
+
+__all__ = [
+    "is_dask_collection",
+    "partition_blocks",
+    "one_label_candidates",
+    "per_label_candidates",
+    "per_label_counts",
+]
+
+
+def is_dask_collection(x) -> bool:
+    """True for Dask arrays, dataframes and series (duck typing: never imports dask)."""
+    return hasattr(x, "dask") and hasattr(x, "__dask_graph__")
+
+
+def _compiled(flag):
+    if not flag:
+        return None
+    try:
+        from . import compiled
+    except Exception:  # numba missing or broken: the numpy passes give the same result
+        return None
+    return compiled
+
+
+def _is_dask_array(x) -> bool:
+    return is_dask_collection(x) and hasattr(x, "chunks") and hasattr(x, "rechunk")
+
+
+def _as_dask_array(x):
+    """A Dask array for any Dask collection (dataframes get their lengths computed)."""
+    if _is_dask_array(x):
+        return x
+    return x.to_dask_array(lengths=True)
+
+
+def _delayed_blocks(x):
+    blocks = x.to_delayed()
+    return list(np.asarray(blocks, dtype=object).ravel()) if _is_dask_array(x) else list(blocks)
+
+
+def partition_blocks(scores, y, sample_weight=None):
+    """Pair the partitions of scores, labels (and weights): a list of delayed tuples.
+
+    In-memory sides get the partitions of the Dask side.
+    """
+    import dask.array as da
+
+    parts = [scores, y] + ([] if sample_weight is None else [sample_weight])
+    lead = next(p for p in parts if is_dask_collection(p))
+    frames = all(is_dask_collection(p) and not _is_dask_array(p) for p in parts)
+    if frames and len({p.npartitions for p in parts}) == 1:
+        blocks = [_delayed_blocks(p) for p in parts]
+    else:
+        lead = _as_dask_array(lead)
+        chunks = lead.chunks[0]
+        arrays = []
+        for p in parts:
+            if is_dask_collection(p):
+                p = _as_dask_array(p)
+                if p.ndim == 2:
+                    p = p.rechunk({1: -1})
+            else:
+                p = np.asarray(p)
+                if p.shape[0] != lead.shape[0]:
+                    raise ValueError(
+                        f"`scores` and `y` must have the same length, but got "
+                        f"{lead.shape[0]} and {p.shape[0]}."
+                    )
+                p = da.from_array(p, chunks=(chunks,) + tuple((n,) for n in p.shape[1:]))
+            if p.shape[0] != lead.shape[0]:
+                raise ValueError(
+                    f"`scores` and `y` must have the same length, but got {lead.shape[0]} "
+                    f"and {p.shape[0]}."
+                )
+            if p.chunks[0] != chunks:
+                p = p.rechunk({0: chunks})
+            arrays.append(p)
+        blocks = [_delayed_blocks(p) for p in arrays]
+    if sample_weight is None:
+        blocks.append([None] * len(blocks[0]))
+    return list(zip(*blocks, strict=True))
+
+
+def _tree_reduce(parts, fn):
+    from dask import delayed
+
+    parts = list(parts)
+    while len(parts) > 1:
+        parts = [
+            delayed(fn, pure=True)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+            for i in range(0, len(parts), 2)
+        ]
+    return parts[0]
+
+
+# ---------------------------------------------------------------- one label (or pooled)
+
+
+def _count_block(s, y, w, check_block, multilabel, bmap, compiled, index):
+    s, y, w = check_block(s, y, w, multilabel, index)
+    if multilabel and w is not None:
+        w = np.repeat(w, s.shape[1])
+    counts = _b.bucket_counts(s.ravel(), y.ravel(), bmap, w, _compiled(compiled))
+    return counts, s.dtype == np.float32 or s.size == 0
+
+
+def _add_counts(a, b):
+    return a[0] + b[0], a[1] and b[1]
+
+
+def _gather_block(s, y, w, check_block, multilabel, roles, bmap, compiled, index):
+    s, y, w = check_block(s, y, w, multilabel, index)
+    if multilabel and w is not None:
+        w = np.repeat(w, s.shape[1])
+    values, labels, weights, buckets, maxima = _b.gather(
+        s.ravel(), y.ravel(), roles, bmap, None, w, _compiled(compiled)
+    )
+    if weights is None:
+        weights = np.ones(values.size)
+    return values, labels, weights, buckets, maxima[roles == 2]
+
+
+def _merge_gathered(a, b):
+    return (
+        np.concatenate([a[0], b[0]]),
+        np.concatenate([a[1], b[1]]),
+        np.concatenate([a[2], b[2]]),
+        np.concatenate([a[3], b[3]]),
+        np.maximum(a[4], b[4]),
+    )
+
+
+def one_label_candidates(
+    blocks, check_block, multilabel, beta, bits, max_gather, max_buckets, dtype, compiled
+):
+    """Cut candidates of one label (or of every entry pooled, ``multilabel=True``).
+
+    Returns
+    -------
+    candidates : f1opt.kernels.cuts.CutCandidates
+    """
+    import dask
+    from dask import delayed
+
+    def count(bmap):
+        shared = delayed(bmap)  # one key in the graph, not one copy per task
+        parts = [
+            delayed(_count_block, pure=True)(s, y, w, check_block, multilabel, shared, compiled, i)
+            for i, (s, y, w) in enumerate(blocks)
+        ]
+        counts, all_float32 = dask.compute(_tree_reduce(parts, _add_counts))[0]
+        if counts[0].sum() == 0:
+            raise ValueError("`scores` is empty; at least one sample is needed.")
+        return counts, all_float32
+
+    def gather(roles, bmap, capacity):
+        shared_roles, shared_map = delayed(roles), delayed(bmap)
+        parts = [
+            delayed(_gather_block, pure=True)(
+                s, y, w, check_block, multilabel, shared_roles, shared_map, compiled, i
+            )
+            for i, (s, y, w) in enumerate(blocks)
+        ]
+        values, labels, weights, buckets, second = dask.compute(
+            _tree_reduce(parts, _merge_gathered)
+        )[0]
+        maxima = np.full(roles.shape[0], -np.inf)
+        maxima[roles == 2] = second
+        return values, labels, weights, buckets, maxima
+
+    return _b.two_pass_candidates(count, gather, beta, bits, max_gather, max_buckets, dtype)
+
+
+# ---------------------------------------------------------------- per label
+
+
+def _count_block_per_label(s, y, w, check_block, bits, compiled, index):
+    s, y, w = check_block(s, y, w, True, index)
+    if s.shape[0] == 0:
+        return np.zeros((s.shape[1] if s.ndim == 2 else 0, 2, 1 << bits))
+    return _b.per_label_counts(s, y, bits, w, _compiled(compiled))
+
+
+def _add_per_label(a, b):
+    if a.shape != b.shape:
+        raise ValueError(
+            "The partitions of `scores` have different numbers of label columns "
+            f"({a.shape[0]} and {b.shape[0]})."
+        )
+    return a + b
+
+
+def _gather_block_per_label(s, y, w, check_block, roles, bits, compiled, index):
+    s, y, w = check_block(s, y, w, True, index)
+    if s.shape[0] == 0:
+        return None
+    kernels = _compiled(compiled)
+    counts = _b.per_label_counts(s, y, bits, w, kernels)
+    gathered = _b.per_label_gather(s, y, roles, counts, bits, w, kernels)
+    out = []
+    for j, (v, lab, wt, bk, m) in enumerate(gathered):
+        wt = np.ones(v.size) if wt is None else wt
+        out.append((v, lab, wt, bk, m[roles[j] == 2]))
+    return out
+
+
+def _merge_per_label(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return [_merge_gathered(x, z) for x, z in zip(a, b, strict=True)]
+
+
+def per_label_counts(blocks, check_block, bits, compiled):
+    """Per-label bucket counts over every partition, shape (n_labels, 2, 2**bits)."""
+    import dask
+    from dask import delayed
+
+    parts = [
+        delayed(_count_block_per_label, pure=True)(s, y, w, check_block, bits, compiled, i)
+        for i, (s, y, w) in enumerate(blocks)
+    ]
+    counts = dask.compute(_tree_reduce(parts, _add_per_label))[0]
+    if counts[:, 0].sum() == 0:
+        raise ValueError("`scores` is empty; at least one sample is needed.")
+    return counts
+
+
+def per_label_candidates(blocks, check_block, beta, average, bits, dtype, compiled, max_iter=100):
+    """The two passes for every label at once: pruned exact cut candidates per label.
+
+    Returns
+    -------
+    candidates : list of f1opt.kernels.cuts.CutCandidates
+    """
+    import dask
+    from dask import delayed
+
+    counts = per_label_counts(blocks, check_block, bits, compiled)
+    roles = _b.plan_per_label(counts, beta, average, max_iter)
+    shared_roles = delayed(roles)
+    parts = [
+        delayed(_gather_block_per_label, pure=True)(
+            s, y, w, check_block, shared_roles, bits, compiled, i
+        )
+        for i, (s, y, w) in enumerate(blocks)
+    ]
+    gathered = dask.compute(_tree_reduce(parts, _merge_per_label))[0]
+    candidates = []
+    n_buckets = counts.shape[2]
+    for j in range(counts.shape[0]):
+        maxima = np.full(n_buckets, -np.inf)
+        if gathered is None:
+            values, labels, weights = np.empty(0), np.empty(0, np.uint8), np.empty(0)
+            bk = np.empty(0, np.int32)
+        else:
+            values, labels, weights, bk, second = gathered[j]
+            maxima[roles[j] == 2] = second
+        candidates.append(
+            _b.candidates_from_gathered(counts[j], values, labels, weights, bk, maxima, dtype=dtype)
+        )
+    return candidates
