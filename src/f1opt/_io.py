@@ -38,6 +38,9 @@ MAX_WEIGHTS_BYTES = 2 * 2**30  # a network's weights file beside the JSON
 MAX_NAME_BYTES = 255  # a file name (the usual file-system limit)
 
 _REGISTRY: dict[str, type] = {}
+# class name -> module that registers it on import, filled by the method table
+# (f1opt.methods) so that this module never imports the table
+_CLASS_MODULES: dict[str, str] = {}
 
 __all__ = [
     "RuleFileError",
@@ -63,6 +66,11 @@ def register_decider(cls):
     """Class decorator: make ``cls`` loadable by :func:`load` under its name."""
     _REGISTRY[cls.__name__] = cls
     return cls
+
+
+def register_module(class_name: str, module: str) -> None:
+    """Tell :func:`load` which module of the package registers ``class_name``."""
+    _CLASS_MODULES[class_name] = module
 
 
 @contextlib.contextmanager
@@ -719,16 +727,14 @@ def file_sha256(path, chunk_size: int = 1 << 20) -> str:
 
 
 def _load_optional_registrations(name: str | None = None):
-    """Import the module of the method table that registers the class ``name``.
+    """Import the module that registers the class ``name`` (see :func:`register_module`).
 
     A file naming a class imports only that class's module (an unknown name
     imports nothing, so nothing that needs torch).
     """
     import importlib
 
-    from .methods import METHODS
-
-    module = {m.class_name: m.module for m in METHODS.values()}.get(name)
+    module = _CLASS_MODULES.get(name)
     if module is not None:
         with contextlib.suppress(ImportError):
             importlib.import_module(f"{__package__}.{module}")

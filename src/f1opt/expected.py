@@ -102,8 +102,8 @@ from ._validation import (
     check_zero_division,
 )
 from .deciders import BaseDecider, _check_width
+from .kernels.cuts import _best_per_label, dinkelbach
 from .metrics import fbeta_from_counts, fbeta_score
-from .thresholds import _best_per_label, dinkelbach
 
 __all__ = [
     "EXACT_MAX_WORK",

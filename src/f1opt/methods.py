@@ -178,19 +178,17 @@ class DefaultDecision(BaseDecider):
             Equal to :func:`sklearn.metrics.fbeta_score` (``labels=range(K)``
             for multiclass).
         """
-        from .compare import f_score
+        from .metrics import fbeta_score
 
-        if self.multiclass:
-            target = "multiclass"
-        else:
-            target = "binary" if self.n_labels_ == 0 else "multilabel"
-        return f_score(
-            target,
-            np.asarray(y),
-            self.predict(scores),
+        y, y_pred = np.asarray(y), self.predict(scores)
+        if self.multiclass:  # macro-F over range(K), as scikit-learn's labels=range(K)
+            eye = np.eye(np.asarray(scores).shape[1], dtype=np.int8)
+            y, y_pred = eye[y], eye[y_pred]
+        return fbeta_score(
+            y,
+            y_pred,
             beta=float(self.beta),
             average=self.average_,
-            n_columns=max(1, self.n_labels_),
             sample_weight=sample_weight,
         )
 
@@ -369,6 +367,9 @@ METHODS: dict[str, Method] = {
     )
 }
 METHOD_NAMES: tuple[str, ...] = tuple(METHODS)
+for _method in METHODS.values():
+    _io.register_module(_method.class_name, _method.module)
+del _method
 
 
 def check_method_name(name: str) -> str:
