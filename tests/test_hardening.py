@@ -33,7 +33,7 @@ def _fitted_weights():
 
 BAD_INPUTS = {
     # optimal_threshold
-    "labels-not-01": (lambda: f1opt.optimal_threshold([0, 2, 1, 0], S1), "only 0 and 1"),
+    "labels-not-01": (lambda: f1opt.optimal_threshold([0, 2, 1, 0], S1), "binary target"),
     "scores-nan": (lambda: f1opt.optimal_threshold(Y1, [0.1, np.nan, 0.2, 0.3]), "NaN"),
     "scores-inf": (lambda: f1opt.optimal_threshold(Y1, [0.1, np.inf, 0.2, 0.3]), "infinite"),
     "length-mismatch": (lambda: f1opt.optimal_threshold(Y1, S1[:3]), "same shape"),
@@ -47,7 +47,7 @@ BAD_INPUTS = {
     "scores-3d": (lambda: f1opt.optimal_threshold(Y1, np.zeros((4, 1, 1))), "1-D"),
     "ragged": (lambda: f1opt.optimal_threshold(Y1, [[0.1], [0.2, 0.3], 0.1, 0.2]), "array|1-D"),
     "complex": (lambda: f1opt.optimal_threshold(Y1, S1 + 1j), "complex|real"),
-    "labels-nan": (lambda: f1opt.optimal_threshold([0, np.nan, 1, 0], S1), "only 0 and 1"),
+    "labels-nan": (lambda: f1opt.optimal_threshold([0, np.nan, 1, 0], S1), "NaN"),
     # GlobalThreshold / PerClassThreshold
     "global-average": (lambda: f1opt.GlobalThreshold(average="foo").fit(S2, Y2), "average"),
     "global-zero-division": (

@@ -503,6 +503,8 @@ _PARAM_CHECKS = {
     "verbose": _bool,
     "early_stopping": _bool,
     "standardize": _bool,
+    "multiclass": _bool,
+    "threshold": lambda f, v: _real(f, v),
 }
 
 _FITTED_CHECKS = {
@@ -554,14 +556,17 @@ def check_fitted(cls, params: dict, fitted: dict, where: str = "fitted.") -> Non
         raise RuleFileError(f"missing fitted attributes {missing} ({cls.__name__})")
     for name in names:
         check = _FITTED_CHECKS.get(name)
+        if name == "threshold_" and params.get("multiclass") is True:
+            # DefaultDecision for multiclass scores: the argmax, no threshold (NaN)
+            check = lambda f, v: _real(f, v, nan=True, inf=True)  # noqa: E731
         if check is not None:
             fitted[name] = check(where + name, fitted[name])
     average = params.get("average")
     average_ = fitted.get("average_")
     if "average_" in names and average is not None and average_ != average:
         _fail(where + "average_", f"is {average_!r} but the parameter average is {average!r}")
-    if "threshold_" in names and "n_labels_" in names and "n_features_in_" not in names:
-        # GlobalThreshold: binary iff 1-D scores (no label columns)
+    if cls.__name__ == "GlobalThreshold":
+        # binary iff 1-D scores (no label columns)
         if (fitted["n_labels_"] == 0) != (average_ == "binary"):
             _fail(
                 where + "average_",

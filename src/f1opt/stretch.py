@@ -252,9 +252,10 @@ default=None
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the initial weights and the shuffling: with an int,
         two fits on the same CPU give identical networks.
-    verbose : bool, default=True
+    verbose : bool, default=False
         Show a progress bar (epoch, training loss, validation loss and
-        micro-F1) on stderr; False prints nothing.
+        micro-F1) on stderr; False (the default, as in scikit-learn) prints
+        nothing.
 
     Attributes
     ----------
@@ -350,7 +351,7 @@ default=None
         device="auto",
         n_threads=1,
         random_state=None,
-        verbose=True,
+        verbose=False,
     ):
         self.hidden = hidden
         self.activation = activation
@@ -513,9 +514,12 @@ default=None
         best_state, best_epoch = None, 0
         bar = None
         if self.verbose:
-            from tqdm import tqdm
+            from ._progress import progress_bar
 
-            bar = tqdm(total=int(self.epochs), desc="Stretcher", unit="epoch")
+            # asked for: drawn even when stderr is a file (the CLI keeps verbose=False)
+            bar = progress_bar(
+                int(self.epochs), desc="Stretcher", unit="epoch", enabled=True, leave=True
+            )
         try:
             for epoch in range(1, int(self.epochs) + 1):
                 network.train()

@@ -184,6 +184,8 @@ def binary_labels(y, pos_label=None, *, name="y_true"):
 def binary_scores(scores, classes=None, pos_label=None):
     """Binary scores as 1-D: (n, 2) probabilities give the positive class's column.
 
+    An (n, 1) column is read as 1-D scores (scikit-learn's ``column_or_1d``).
+
     The positive column is the second one, or the index of ``pos_label``
     among the sorted ``classes`` (as in ``predict_proba``).
 
@@ -194,6 +196,10 @@ def binary_scores(scores, classes=None, pos_label=None):
         The column taken, None for 1-D scores.
     """
     shape = np.shape(scores) if not is_dask_collection(scores) else scores.shape
+    if len(shape) == 2 and shape[1] == 1 and not _engine._is_sparse(scores):
+        # one column is binary scores, as scikit-learn's column_or_1d reads it
+        column = scores.iloc[:, 0] if hasattr(scores, "iloc") else np.asarray(scores)[:, 0]
+        return column, 0
     if len(shape) == 2 and shape[1] == 2:
         column = 1
         if pos_label is not None and classes is not None and len(classes) == 2:
