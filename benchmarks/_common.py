@@ -227,3 +227,35 @@ def report(title: str, results: Results, tables: list[tuple[str, str]], args, st
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
     return text
+
+
+def ovr_logistic():
+    """The multilabel base model of the expected-F benchmarks (one scaled L2 logistic per label)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return OneVsRestClassifier(
+        make_pipeline(StandardScaler(), LogisticRegression(C=0.1, solver="liblinear"))
+    )
+
+
+def oof_and_test_proba(X_train, Y_train, X_test):
+    """3-fold out-of-fold probabilities of :func:`ovr_logistic` on the training part,
+    and its probabilities of the test part after a refit on all of the training part."""
+    import warnings
+
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # labels absent from a fold: a constant predictor
+        oof = cross_val_predict(
+            ovr_logistic(),
+            X_train,
+            Y_train,
+            cv=KFold(3, shuffle=True, random_state=0),
+            method="predict_proba",
+        )
+        proba = ovr_logistic().fit(X_train, Y_train).predict_proba(X_test)
+    return oof, proba

@@ -45,30 +45,27 @@ from __future__ import annotations
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold, cross_val_predict
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import f1, limit_threads, load_multilabel, machine, median_time, parser  # noqa: E402
+from _common import (  # noqa: E402
+    f1,
+    limit_threads,
+    load_multilabel,
+    machine,
+    median_time,
+    oof_and_test_proba,
+    parser,
+)
 
 from f1opt.expected import ExpectedF1, ecm_fbeta, expected_fbeta  # noqa: E402
 
 SETS = ("emotions", "scene", "yeast", "medical", "enron", "bibtex", "delicious")
 LARGE = 50  # sets with at least this many labels also run k = 5
 JOINT_MODEL_LABELS = 150  # from this many labels: joint L-BFGS fit and a holdout calibration
-
-
-def base_model():
-    return OneVsRestClassifier(
-        make_pipeline(StandardScaler(), LogisticRegression(C=0.1, solver="liblinear"))
-    )
 
 
 def joint_logistic(X, Y, C=0.1, maxiter=150):
@@ -123,16 +120,7 @@ def calibrated_probabilities(name: str, cache: Path | None):
         proba = calibrator.calibrate(model(X_test))
         _save(path, proba, Y_test)
         return proba, Y_test
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # labels absent from a fold: a constant predictor
-        oof = cross_val_predict(
-            base_model(),
-            X_train,
-            Y_train,
-            cv=KFold(3, shuffle=True, random_state=0),
-            method="predict_proba",
-        )
-        raw = base_model().fit(X_train, Y_train).predict_proba(X_test)
+    oof, raw = oof_and_test_proba(X_train, Y_train, X_test)
     calibrator = ExpectedF1(average="macro", calibration="sigmoid").fit(oof, Y_train)
     proba = calibrator.calibrate(raw)
     _save(path, proba, Y_test)

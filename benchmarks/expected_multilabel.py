@@ -22,16 +22,11 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
+from _common import oof_and_test_proba
 from sklearn.metrics import f1_score
-from sklearn.model_selection import KFold, cross_val_predict
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from f1opt import GlobalThreshold
 from f1opt.expected import ExpectedF1, expected_fbeta
@@ -40,26 +35,11 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "multilabel"
 SETS = ("yeast", "emotions", "scene", "enron", "medical")
 
 
-def base_model():
-    return OneVsRestClassifier(
-        make_pipeline(StandardScaler(), LogisticRegression(C=0.1, solver="liblinear"))
-    )
-
-
 def run(name, data_dir):
     with np.load(data_dir / f"{name}.npz", allow_pickle=False) as data:
         X_train, Y_train = data["X_train"].astype(np.float64), data["Y_train"].astype(int)
         X_test, Y_test = data["X_test"].astype(np.float64), data["Y_test"].astype(int)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # labels absent from a fold: a constant predictor
-        oof = cross_val_predict(
-            base_model(),
-            X_train,
-            Y_train,
-            cv=KFold(3, shuffle=True, random_state=0),
-            method="predict_proba",
-        )
-        proba = base_model().fit(X_train, Y_train).predict_proba(X_test)
+    oof, proba = oof_and_test_proba(X_train, Y_train, X_test)
 
     def samples_f1(prediction):
         return f1_score(Y_test, prediction, average="samples", zero_division=0.0)
