@@ -278,10 +278,12 @@ EXACT_BUDGET_MULTICLASS = 200_000
 #: Otherwise it evaluates this many sampled weights,
 _SAMPLED_WEIGHTS = 32
 #: and only up to this many samples times classes; beyond, only line searches run.
-JOINT_LIMIT = 4_000
+#: (At 4,000 a 342-row, 10-class fit took 17 s and scored 0.98 macro-F on its own rows but
+#: 0.79 held out, against 0.95 / 0.85 with line searches alone: more search, more overfit.)
+JOINT_LIMIT = 1_000
 #: Random restarts run up to this many samples times classes (small validation sets,
 #: where a local optimum is most often far from the best rule).
-RESTART_LIMIT = 4_000
+RESTART_LIMIT = 1_000
 _CHUNK_ELEMENTS = 1 << 21
 
 
