@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import SHARED_DATA, limit_threads, load_binary  # noqa: E402
 
-from f1opt.compare import _choose, compare, fold_mean_available  # noqa: E402
+from f1opt.compare import _choose, compare  # noqa: E402
 
 BASES = {
     "logreg": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
@@ -82,10 +82,20 @@ class Row:
 
 
 REPEATS = 4  # shared-fold rounds of the comparison (--repeats)
+SAVE_DIR = None  # --save
+
+
+def _fold_ids(comparison, n):
+    """Which fold holds each row out, per round: shape (n_repeats, n)."""
+    ids = np.full((comparison.n_repeats, n), -1, dtype=np.int64)
+    per_round = len(comparison.splits) // comparison.n_repeats
+    for i, (_, held) in enumerate(comparison.splits):
+        ids[i // per_round, held] = i % per_round
+    return ids
 
 
 def _one_split(row, target, average, oof, y_train, test_scores, y_test, seed, n_columns=None):
-    objective = "both" if target == "binary" and fold_mean_available() else "pooled"
+    objective = "both" if target == "binary" else "fold_mean"
     comparison = compare(
         oof,
         y_train,
@@ -102,6 +112,24 @@ def _one_split(row, target, average, oof, y_train, test_scores, y_test, seed, n_
     for c in comparison.candidates:
         if c.test_score is not None:
             row.add(c.name, c.test_score)
+    if SAVE_DIR is not None:  # every candidate's held-out predictions, for rule studies
+        arrays = {"y": np.asarray(y_train), "fold_ids": _fold_ids(comparison, len(y_train))}
+        for i, c in enumerate(comparison.candidates):
+            if c.oof_predictions is None:
+                continue
+            arrays[f"c{i}_split_scores"] = c.split_scores
+            arrays[f"c{i}_preds"] = c.oof_predictions.astype(np.int8)
+            arrays[f"c{i}_meta"] = np.array(
+                [
+                    c.candidate.complexity,
+                    c.eligible,
+                    c.oof_score,
+                    np.nan if c.test_score is None else c.test_score,
+                ]
+            )
+        arrays["names"] = np.array([c.name for c in comparison.candidates])
+        stem = f"{row.table}-{row.name}-{row.base}-{row.average}-{len(row.auto_names)}"
+        np.savez_compressed(SAVE_DIR / f"{stem}.npz", **arrays)
     chosen = comparison.chosen
     row.add("auto", chosen.test_score)
     row.auto_names.append(chosen.name)
@@ -226,15 +254,24 @@ def main(argv=None):
     p.add_argument("--all", action="store_true", help="also bibtex and delicious (slow)")
     p.add_argument("--only", choices=("binary", "multilabel", "multiclass"), default=None)
     p.add_argument("--repeats", type=int, default=4, help="rounds of shared folds in compare")
+    p.add_argument(
+        "--save",
+        type=Path,
+        default=None,
+        help="write every split's candidates (fold F, held-out predictions, test F) to this folder",
+    )
     args = p.parse_args(argv)
-    global REPEATS
+    global REPEATS, SAVE_DIR
     REPEATS = args.repeats
+    if args.save is not None:
+        args.save.mkdir(parents=True, exist_ok=True)
+        SAVE_DIR = args.save
     limit_threads(1)
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="f1opt.weights")
     n_splits = 2 if args.quick else args.splits
     start = time.perf_counter()
     print(
-        f"fold-mean threshold kernel present: {fold_mean_available()}; splits: {n_splits}; "
+        f"splits: {n_splits}; "
         f"compare: 5 shared folds x {REPEATS} round(s); seed {args.seed}"
     )
     tables = []

@@ -1,6 +1,5 @@
 """The comparison engine: shared folds, per-split scores and thresholds, the choice."""
 
-import inspect
 
 import numpy as np
 import pytest
@@ -16,7 +15,6 @@ from f1opt.compare import (
     candidates_for,
     compare,
     f_score,
-    fold_mean_available,
 )
 
 
@@ -195,38 +193,54 @@ def test_weighted_scores_are_sklearns(rng):
     )
 
 
-@pytest.mark.skipif(
-    "sample_weight" not in inspect.signature(f1opt.GlobalThreshold.fit).parameters,
-    reason="GlobalThreshold.fit has no sample_weight yet (added by the threshold kernels' branch)",
-)
 def test_integer_weights_fit_the_rule_of_repeated_rows(rng):
     s, y = _binary(rng, n=150)
     w = rng.integers(0, 4, y.size)
-    result = compare(s, y, target="binary", average="binary", methods=["global"], sample_weight=w)
+    result = compare(
+        s,
+        y,
+        target="binary",
+        average="binary",
+        methods=["global"],
+        sample_weight=w,
+        objective="pooled",
+    )
     repeated = f1opt.GlobalThreshold().fit(np.repeat(s, w), np.repeat(y, w))
     assert result["global"].decider.threshold_ == repeated.threshold_
 
 
-@pytest.mark.skipif(not fold_mean_available(), reason="thresholds.fold_mean_threshold is absent")
-def test_fold_mean_objective_uses_the_kernel(rng):
+def _fold_ids_of(result, n):
+    fold_ids = np.empty(n, int)
+    for i, (_, held) in enumerate(result.splits[: len(result.splits) // result.n_repeats]):
+        fold_ids[held] = i
+    return fold_ids
+
+
+def test_fold_mean_is_the_default_objective_and_uses_the_kernel(rng):
     from f1opt.thresholds import fold_mean_threshold
 
     s, y = _binary(rng)
-    result = compare(s, y, target="binary", average="binary", objective="both", cv=4)
-    assert [c.name for c in result.candidates] == ["default", "global", "global[fold_mean]"]
-    fold_ids = np.empty(y.size, int)
-    for i, (_, held) in enumerate(result.splits):
-        fold_ids[held] = i
-    want = fold_mean_threshold(s, y, fold_ids)
-    want = getattr(want, "threshold", want[0] if isinstance(want, tuple) else want)
-    assert result["global[fold_mean]"].decider.threshold_ == want
+    result = compare(s, y, target="binary", average="binary", cv=4, n_bootstrap=0)
+    assert [c.name for c in result.candidates] == ["default", "global"]
+    want = fold_mean_threshold(s, y, _fold_ids_of(result, y.size))
+    rule = result["global"].decider
+    assert rule.threshold_ == want
+    assert rule.best_score_ == pytest.approx(sk_fbeta(y, (s >= want).astype(int), beta=1.0))
+    # each split's threshold is the fold-mean one of that split's training part
+    train, _ = result.splits[0]
+    ids = _fold_ids_of(result, y.size)
+    assert result["global"].split_thresholds[0] == fold_mean_threshold(
+        s[train], y[train], ids[train]
+    )
 
 
-def test_fold_mean_without_the_kernel_is_a_clear_error(rng, monkeypatch):
-    from f1opt import thresholds
+def test_both_objectives_are_two_candidates(rng):
+    from f1opt.thresholds import fold_mean_threshold, optimal_threshold
 
-    monkeypatch.delattr(thresholds, "fold_mean_threshold", raising=False)
     s, y = _binary(rng)
-    result = compare(s, y, target="binary", average="binary", objective="fold_mean", n_bootstrap=0)
-    assert "fold_mean_threshold" in result["global[fold_mean]"].error
-    assert result.chosen.name == "default"
+    result = compare(s, y, target="binary", average="binary", objective="both", cv=4)
+    assert [c.name for c in result.candidates] == ["default", "global[pooled]", "global[fold_mean]"]
+    assert result["global[fold_mean]"].decider.threshold_ == fold_mean_threshold(
+        s, y, _fold_ids_of(result, y.size)
+    )
+    assert result["global[pooled]"].decider.threshold_ == optimal_threshold(y, s).threshold
