@@ -1,6 +1,5 @@
 """The comparison engine: shared folds, per-split scores and thresholds, the choice."""
 
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -62,7 +61,16 @@ def test_f_score_is_sklearns(seed, average, beta, weighted):
 
 def test_splits_are_shared_and_scores_are_recomputable(rng):
     s, y = _binary(rng)
-    result = compare(s, y, target="binary", average="binary", cv=4, random_state=3)
+    result = compare(
+        s,
+        y,
+        target="binary",
+        average="binary",
+        cv=4,
+        random_state=3,
+        n_repeats=1,
+        objective="pooled",
+    )
     assert [c.name for c in result.candidates] == ["default", "global"]
     glob = result["global"]
     pooled = np.zeros_like(y)
@@ -87,12 +95,21 @@ def test_splits_are_shared_and_scores_are_recomputable(rng):
 def test_bootstrap_interval_is_the_percentiles_of_resampled_f(rng):
     s, y = _binary(rng, n=120)
     result = compare(
-        s, y, target="binary", average="binary", methods=["global"], n_bootstrap=30, cv=3
+        s,
+        y,
+        target="binary",
+        average="binary",
+        methods=["global"],
+        n_bootstrap=30,
+        cv=3,
+        n_repeats=1,
+        objective="pooled",
     )
     glob = result["global"]
     pooled = np.zeros_like(y)
     for train, held in result.splits:
         pooled[held] = f1opt.GlobalThreshold().fit(s[train], y[train]).predict(s[held])
+    np.testing.assert_array_equal(glob.oof_predictions, pooled[None])
     seed = int(np.random.default_rng(0).integers(2**31))  # compare's seed for random_state=0
     idx = np.random.default_rng(seed).integers(0, y.size, size=(30, y.size))
     values = [sk_fbeta(y[i], pooled[i], beta=1, zero_division=0) for i in idx]

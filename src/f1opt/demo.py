@@ -217,6 +217,7 @@ def run(
                 average=average,
                 methods=methods,
                 cv=n_folds,
+                n_repeats=1,  # one round: the stretcher trains once per fold, not 8 times
                 random_state=seed,
                 options=options,
                 test=(test.scores, test.y),
