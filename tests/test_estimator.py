@@ -212,8 +212,8 @@ def test_multilabel(multilabel_data, average):
     assert clf.best_score_ == clf.cv_results_["oof_score"][chosen]
     assert set(clf.cv_results_["rank_test_score"]) == set(range(1, len(candidates) + 1))
     assert set(clf.cv_results_) >= {"mean_test_score", "std_test_score", "split2_test_score"}
-    assert "split11_test_score" in clf.cv_results_  # auto: 3 folds x 4 rounds (n_repeats)
-    assert "split12_test_score" not in clf.cv_results_
+    assert "split23_test_score" in clf.cv_results_  # auto: 3 folds x 8 rounds (n_repeats)
+    assert "split24_test_score" not in clf.cv_results_
     Y_pred = clf.predict(X)
     assert Y_pred.shape == Y.shape
     np.testing.assert_array_equal(clf.classes_, np.arange(3))
@@ -481,3 +481,12 @@ def test_integer_weights_give_the_threshold_of_repeated_rows():
     p = clf.estimator_.predict_proba(X[val])[:, 1]
     repeated = f1opt.GlobalThreshold().fit(np.repeat(p, w[val]), np.repeat(y[val], w[val]))
     assert clf.decider_.threshold_ == repeated.threshold_
+
+
+def test_default_rounds_are_the_comparison_engines():
+    import inspect
+
+    from f1opt.compare import N_REPEATS, compare
+
+    assert F1OptimalClassifier(LogisticRegression()).n_repeats == N_REPEATS
+    assert inspect.signature(compare).parameters["n_repeats"].default == N_REPEATS
