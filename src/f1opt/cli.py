@@ -378,6 +378,10 @@ def _inputs(args) -> list:
 def _cmd_fit(args) -> int:
     beta = _check_beta(args.beta)
     options = _options(args)
+    if args.calibration is not None:
+        if args.method != "expected":
+            raise UsageError("--calibration is an option of --method expected")
+        options["expected"] = {"calibration": args.calibration}
     output = check_output_path(args.output, force=args.force, inputs=_inputs(args))
     if args.engine == "dask":
         return _fit_dask(args, beta, output)
@@ -682,10 +686,48 @@ def _cmd_compare(args) -> int:
             y=task.y,
             description=task.describe(),
             test_description=test.describe() if test is not None else "",
+            label_names=_label_names(task),
+            fit_args=_fit_data_args(args),
         )
         index = write_report(report_dir, [section], title="f1opt comparison", force=args.force)
         log.info("report written to %s", index)
     return EXIT_OK
+
+
+def _label_names(task: Task) -> list | None:
+    """Label or class names as in the files (binary: the positive class), for the report."""
+    info = task.info
+    if info is None:
+        return None
+    if task.kind == "binary":
+        return [info.positive] if info.positive is not None else None
+    names = info.classes if info.classes is not None else info.columns
+    return list(names) if names is not None and len(names) == task.n_columns else None
+
+
+def _fit_data_args(args) -> str:
+    """The data options of this command, as ``f1opt fit`` takes them (for the report)."""
+    import shlex
+
+    parts = []
+    for option, name in (
+        ("--scores", "scores"),
+        ("--labels", "labels"),
+        ("--key", "key"),
+        ("--label-key", "label_key"),
+        ("--id-column", "id_column"),
+        ("--score-columns", "score_columns"),
+        ("--label-columns", "label_columns"),
+        ("--pos-label", "pos_label"),
+    ):
+        value = getattr(args, name, None)
+        if value is not None:
+            parts.append(f"{option} {shlex.quote(str(value))}")
+    if getattr(args, "no_header", False):
+        parts.append("--no-header")
+    if getattr(args, "epochs", None) is not None:
+        parts.append(f"--epochs {args.epochs}")
+    return " ".join(parts)
 
 
 def _cmd_demo(args) -> int:
@@ -801,6 +843,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeats", type=int, default=4, help="rounds of shuffled folds for auto (default 4)"
     )
     p.add_argument("--epochs", type=int, help="stretcher: most training epochs (default 200)")
+    p.add_argument(
+        "--calibration",
+        choices=("isotonic", "sigmoid"),
+        help="expected: calibrate the scores into probabilities first (default: none for "
+        "probabilities)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--engine",
