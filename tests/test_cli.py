@@ -908,3 +908,55 @@ def test_every_value_error_of_a_rule_file_exits_2(data, tmp_path, capsys, monkey
     assert main([*argv, "-o", str(tmp_path / "p.npy")]) == 2
     err = capsys.readouterr().err
     assert err == "f1opt: error: rule.json: the thresholds are not finite\n"
+
+
+@pytest.mark.parametrize("kind", ["multilabel", "binary"])
+def test_compare_report_names_and_command_reproduce_the_chosen_rule(
+    kind, tmp_path, monkeypatch, capsys
+):
+    """The report gets the files' label names, and its `f1opt fit` line refits the chosen rule."""
+    import html
+    import shlex
+
+    from f1opt import load, report
+
+    rng = np.random.default_rng(3)
+    if kind == "multilabel":
+        s, y = _multilabel(rng, 240)
+        names = ["joy", "fear", "calm", "awe"]
+        _write_csv(tmp_path / "scores.csv", {n: s[:, j].tolist() for j, n in enumerate(names)})
+        _write_csv(tmp_path / "labels.csv", {n: y[:, j].tolist() for j, n in enumerate(names)})
+        data_args = ["--scores", "scores.csv", "--labels", "labels.csv"]
+    else:
+        s, y = _binary(rng, 240)
+        names = ["spam"]
+        text = np.where(y == 1, "spam", "ham").tolist()
+        _write_csv(tmp_path / "both.csv", {"score": s.tolist(), "kind": text})
+        data_args = ["--scores", "both.csv", "--label-columns", "kind", "--pos-label", "spam"]
+    monkeypatch.chdir(tmp_path)
+    seen = []
+    original = report.write_report
+
+    def keep(directory, sections, **kwargs):
+        seen.extend(sections)
+        return original(directory, sections, **kwargs)
+
+    monkeypatch.setattr(report, "write_report", keep)
+    args = ["compare", *data_args, "--cv", "3", "--repeats", "1", "--report", "rep", "-q"]
+    assert main(args) == 0
+    (section,) = seen
+    assert section.label_names == names
+    chosen = section.comparison.chosen
+    text = (tmp_path / "rep" / "index.html").read_text()
+    command = html.unescape(re.search(r"<pre>(f1opt fit [^<]*)</pre>", text).group(1))
+    argv = shlex.split(command)[1:]
+    assert argv[argv.index("--method") + 1] == chosen.method
+    capsys.readouterr()
+    assert main(argv + ["-q"]) == 0, capsys.readouterr().err
+    rule = load(tmp_path / "rule.json")
+    assert type(rule) is type(chosen.decider)
+    for attribute in ("threshold_", "thresholds_"):
+        if hasattr(chosen.decider, attribute):
+            np.testing.assert_array_equal(
+                getattr(rule, attribute), getattr(chosen.decider, attribute)
+            )

@@ -233,19 +233,30 @@ def _one_hot(ids, n_columns):
 
 
 def _rule_predictions(section):
-    """(name, 0/1 predictions pooled as a matrix) for the default and every fitted rule."""
+    """(name, 0/1 predictions as a matrix) for every rule, and whether they are out of fold.
+
+    The held-out predictions of the comparison's first round when it kept them
+    (``CandidateResult.oof_predictions``) for every rule, else the rules
+    refitted on all the validation rows (in-sample).
+    """
+    rows = [r for r in section.rows if r.error is None]
+    oof = [getattr(r, "oof_predictions", None) for r in rows]
+    out_of_fold = bool(rows) and all(p is not None for p in oof)
     out = []
-    for row in section.rows:
-        if row.decider is None:
-            continue
-        try:
-            pred = np.asarray(row.decider.predict(section.scores))
-        except Exception:  # a rule that cannot predict is left out of the figure
-            continue
+    for row, held in zip(rows, oof, strict=True):
+        if out_of_fold:
+            pred = np.asarray(held)[0]
+        else:
+            if row.decider is None:
+                continue
+            try:
+                pred = np.asarray(row.decider.predict(section.scores))
+            except Exception:  # a rule that cannot predict is left out of the figure
+                continue
         if section.kind == "multiclass":
             pred = _one_hot(pred, section.n_columns)
         out.append((row.name, pred))
-    return out
+    return out, out_of_fold
 
 
 def fold_curves(section, grid):
@@ -523,7 +534,7 @@ def _plot_per_class_f(section, path) -> str:
 
     fig, ax = _figure(max(6.4, 0.5 * section.n_columns + 2), 4.2)
     fname = _fname(section.beta)
-    preds = _rule_predictions(section)
+    preds, out_of_fold = _rule_predictions(section)
     classes = np.arange(section.n_columns)
     width = 0.8 / max(1, len(preds))
     styles = _styles(section)
@@ -550,13 +561,21 @@ def _plot_per_class_f(section, path) -> str:
         )
     ax.set_xticks(classes, section.names(), rotation=45 if section.n_columns > 8 else 0)
     ax.set_ylabel(f"{fname} per class")
-    ax.set_title(f"per-class {fname} of the rules refitted on the validation data")
+    where = "out of fold" if out_of_fold else "refitted, in-sample"
+    ax.set_title(f"per-class {fname} of every rule ({where})")
     ax.set_ylim(0, 1.1)
     ax.legend(fontsize=8, ncols=min(4, max(1, len(preds))), loc="upper center")
     fig.savefig(path)
     return (
-        f"The {fname} of each class under each rule refitted on all the validation rows "
-        "(in-sample; the cross-validated figure above is the out-of-fold view). The chosen "
+        f"The {fname} of each class under each rule: "
+        + (
+            "the held-out predictions of the cross-validation (every row predicted by a rule "
+            "fitted without it)."
+            if out_of_fold
+            else "the rules refitted on all the validation rows (in-sample; the "
+            "cross-validated figure above is the out-of-fold view)."
+        )
+        + " The chosen "
         "rule's bars have black edges."
     )
 
@@ -588,11 +607,12 @@ def _plot_pr(section, path) -> str:
     precision, recall, _ = precision_recall_curve(y_pooled, np.asarray(section.scores).ravel())
     ax.plot(recall, precision, color="0.45", lw=1.2, label="pooled PR curve (validation)")
     rows = {r.name: r for r in section.rows}
-    for name, pred in _rule_predictions(section):
+    preds, out_of_fold = _rule_predictions(section)
+    for name, pred in preds:
         rec, pre = _pooled_pr(pred, y_pooled.reshape(pred.shape))
         _point(ax, section, rows[name], rec, pre, label=_label(section, rows[name]))
-    ax.set_xlim(0, 1.01)
-    ax.set_ylim(0, 1.01)
+    ax.set_xlim(0, 1.03)
+    ax.set_ylim(0, 1.03)
     ax.set_xlabel("recall (pooled over labels)")
     ax.set_ylabel("precision (pooled over labels)")
     ax.set_title(f"precision-recall with iso-{_fname(section.beta)} lines")
@@ -600,7 +620,12 @@ def _plot_pr(section, path) -> str:
     fig.savefig(path)
     return (
         "Precision and recall, pooled over every label (one-hot classes for multiclass), of "
-        "each rule refitted on all the validation rows (in-sample), on the pooled "
+        + (
+            "each rule's held-out predictions (out of fold), "
+            if out_of_fold
+            else "each rule refitted on all the validation rows (in-sample), "
+        )
+        + "on the pooled "
         "precision-recall curve of the scores. Grey lines: equal F."
     )
 
@@ -643,13 +668,15 @@ def _plot_per_label(section, row, glob, path) -> str:
             split[ok],
             "_",
             color=color,
-            alpha=0.5,
-            ms=8,
+            alpha=0.7,
+            ms=9,
+            mew=1.5,
+            zorder=5,
             label=f"fitted on each of {split.shape[0]} splits",
         )
     finite = np.isfinite(t)
     if row.chosen:
-        ax.plot(index[finite], t[finite], "o", color=_HALO, ms=12, alpha=0.8, zorder=3)
+        ax.plot(index[finite], t[finite], "o", color=_HALO, ms=10, alpha=0.5, zorder=3)
     ax.plot(
         index[finite],
         t[finite],
@@ -675,8 +702,15 @@ def _plot_per_label(section, row, glob, path) -> str:
         if np.isfinite(g):
             gcolor = method_style("global")["color"]
             ax.axhline(g, color=gcolor, ls="--", lw=1, label=f"{_label(section, glob)}: {g:.3g}")
-    if section.comparison.response == "predict_proba":
-        ax.axhline(0.5, color=method_style("default")["color"], ls=":", lw=1, label="default 0.5")
+    default = section.comparison.default
+    if section.comparison.response == "predict_proba" and default.error is None:
+        ax.axhline(
+            0.5,
+            color=method_style("default")["color"],
+            ls=":",
+            lw=2 if default.chosen else 1,
+            label=f"{_label(section, default)}: 0.5",
+        )
     _name_ticks(ax, section, index)
     ax.set_ylabel("threshold")
     ax.set_title("per-label thresholds")
@@ -726,8 +760,10 @@ def _plot_weights(section, row, path) -> str:
     right.axhline(0, color="0.3", lw=0.8)
     if big > 100 * max(1e-12, np.median(np.abs(c[c != 0])) if np.any(c != 0) else 1.0):
         right.set_yscale("symlog", linthresh=max(1e-6, float(np.median(np.abs(c[c != 0])))))
+        right.set_title("class offsets (symmetric log scale)")
+    else:
+        right.set_title("class offsets")
     right.set_ylabel("(c_k - median c) / geometric mean of w")
-    right.set_title("class offsets")
     for ax in (left, right):
         _name_ticks(ax, section, index)
     fig.suptitle(f"{_label(section, row)}: argmax_k (w_k p_k + c_k)", fontsize=10)
@@ -817,6 +853,13 @@ def _decision_notes(section) -> list[str]:
     if chosen is default:
         if best is not default:
             m, se = paired_gain(best, default)
+            if np.isfinite(se) and m > se:  # beyond one standard error (e.g. asked for)
+                out.append(
+                    f"The default decision is chosen although {best.name} does better out of "
+                    f"fold ({best.oof_score:.4f}; paired gain {m:+.4f} per split, standard "
+                    f"error {se:.4f})."
+                )
+                return out
             out.append(
                 f"The default decision wins: the best other rule, {best.name} "
                 f"({best.oof_score:.4f}), gains {m:+.4f} per split on average over the default, "
@@ -824,10 +867,24 @@ def _decision_notes(section) -> list[str]:
                 "the decision is not worth it on these data."
             )
         else:
-            out.append("The default decision wins: no rule does better out of fold.")
+            others = [r for r in eligible if r is not default]
+            runner = max(others, key=lambda r: r.oof_score) if others else None
+            tail = (
+                f" (the best other, {runner.name}, has {runner.oof_score:.4f})"
+                if runner is not None
+                else ""
+            )
+            out.append(f"The default decision wins: no rule does better out of fold{tail}.")
         return out
     if best is not chosen:
         m, se = paired_gain(best, chosen)
+        if np.isfinite(se) and m > se:  # beyond one standard error (e.g. asked for)
+            out.append(
+                f"{chosen.name} is chosen although {best.name} does better out of fold "
+                f"({best.oof_score:.4f}; paired gain {m:+.4f} per split, standard error "
+                f"{se:.4f})."
+            )
+            return out
         out.append(
             f"{best.name} has a higher pooled out-of-fold {fname} ({best.oof_score:.4f}), but "
             f"its mean paired gain over {chosen.name} ({m:+.4f} per split) is within one "
@@ -928,10 +985,16 @@ def _section_html(i, section, figures) -> str:
     if chosen is not None and chosen.decider is not None:
         summary = _rule_summary(chosen.decider)
         if summary:
-            box.append(f"<p>Refitted on all the validation rows: {html.escape(summary)}.</p>")
+            end = "" if summary.endswith(".") else "."
+            box.append(f"<p>Refitted on all the validation rows: {html.escape(summary)}{end}</p>")
         command, python = _command_lines(section)
         box.append("<h3>Reproduce the chosen rule</h3>")
         box.append(f"<pre>{html.escape(command)}</pre>")
+        if not section.fit_args:
+            box.append(
+                '<p class="small">SCORES and LABELS stand for files holding these validation '
+                "scores and labels (CSV, NPY, NPZ or Parquet).</p>"
+            )
         box.append(f"<pre>{html.escape(python)}</pre>")
     parts.append('<div class="decision">' + "\n".join(box) + "</div>")
     parts.append(_table_html(section))
