@@ -960,3 +960,47 @@ def test_compare_report_names_and_command_reproduce_the_chosen_rule(
             np.testing.assert_array_equal(
                 getattr(rule, attribute), getattr(chosen.decider, attribute)
             )
+
+
+def _subcommands(parser):
+    import argparse
+
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return action.choices
+
+
+def test_every_option_has_help_and_every_command_an_example():
+    import argparse
+    import shlex
+
+    from f1opt.cli import build_parser
+
+    parser = build_parser()
+    commands = _subcommands(parser)
+    assert set(commands) == {"fit", "apply", "evaluate", "compare", "demo"}
+    for name, sub in {"f1opt": parser, **commands}.items():
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            assert action.help and action.help != argparse.SUPPRESS, (name, action.option_strings)
+            assert len(action.help.split()) >= 2, (name, action.option_strings, action.help)
+        epilog = sub.epilog or ""
+        assert "examples:" in epilog, f"{name} --help shows no example"
+        assert isinstance(sub.formatter_class, type) and issubclass(
+            sub.formatter_class, argparse.RawDescriptionHelpFormatter
+        )  # the example lines keep their line breaks
+        joined = epilog.replace("\\\n", " ")
+        lines = [line.strip() for line in joined.splitlines() if line.strip().startswith("f1opt ")]
+        assert lines, f"{name} --help has no command line among its examples"
+        for line in lines:  # every example parses with the real parser
+            argv = shlex.split(line)[1:]
+            if name != "f1opt":
+                assert argv[0] == name, line
+            parser.parse_args(argv)
+
+
+def test_help_of_each_command_prints_its_example(capsys):
+    for name in ("fit", "apply", "evaluate", "compare", "demo"):
+        assert main([name, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert "examples:" in out and f"f1opt {name} " in out + " "

@@ -803,6 +803,40 @@ def _add_common(p):
     p.add_argument("-q", "--quiet", action="store_true", help="no messages or progress bars")
 
 
+_EXAMPLES = {
+    "f1opt": """examples:
+  f1opt fit --scores val_scores.csv --labels val_labels.csv -o rule.json
+  f1opt apply --rule rule.json --scores new_scores.csv -o predictions.csv
+  f1opt compare --scores val_scores.csv --labels val_labels.csv --report report
+  f1opt demo
+Run 'f1opt COMMAND --help' for the options of a command.""",
+    "fit": """examples:
+  # choose a rule by cross-validation (method auto) and save it
+  f1opt fit --scores val_scores.csv --labels val_labels.csv -o rule.json
+  # one global threshold for F2, labels in a column of the score file
+  f1opt fit --scores val.parquet --label-columns y --method global --beta 2 -o rule.json
+  # class weights for multiclass macro-F1 from predict_proba saved with numpy
+  f1opt fit --scores proba.npy --labels y.npy --method weights --average macro -o rule.json""",
+    "apply": """examples:
+  f1opt apply --rule rule.json --scores new_scores.csv -o predictions.csv
+  # two probability columns of a binary predict_proba; 'yes' is the positive column
+  f1opt apply --rule rule.json --scores proba.csv --pos-label yes -o predictions.csv
+  # a batch rule (expected F over the batch): the whole file is one batch
+  f1opt apply --rule expected.json --scores batch.parquet --batch -o decisions.parquet""",
+    "evaluate": """examples:
+  f1opt evaluate --scores test_scores.csv --labels test_labels.csv --rule rule.json
+  f1opt evaluate --scores test.npz --key scores --label-key labels --average macro""",
+    "compare": """examples:
+  f1opt compare --scores val_scores.csv --labels val_labels.csv \\
+      --test-scores test_scores.csv --test-labels test_labels.csv --report report
+  f1opt compare --scores val.npz --key scores --label-key labels \\
+      --methods global,per_class --cv 10 --repeats 2 --seed 1""",
+    "demo": """examples:
+  f1opt demo
+  f1opt demo --report /tmp/f1opt-report --cv 5 --quiet""",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``f1opt``."""
     from . import __version__
@@ -810,7 +844,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="f1opt",
         description="F1/F-beta-optimal decisions from classifier scores.",
-        epilog="Exit status: 0 success, 2 bad usage or input, 1 internal error.",
+        epilog=_EXAMPLES["f1opt"]
+        + "\n\nExit status: 0 success, 2 bad usage or input, 1 internal error.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"f1opt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -819,6 +855,8 @@ def build_parser() -> argparse.ArgumentParser:
         "fit",
         help="fit a decision rule and save it as JSON",
         description="Fit a decision rule on validation scores and labels.",
+        epilog=_EXAMPLES["fit"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_data_args(p)
     p.add_argument(
@@ -836,7 +874,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: binary, micro (multilabel) or macro (multiclass)",
     )
     p.add_argument("--beta", type=float, default=1.0, help="F-beta weight of recall (default 1)")
-    p.add_argument("--output", "-o", required=True, metavar="RULE.json")
+    p.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        metavar="RULE.json",
+        help="where to save the rule (JSON; the stretcher's weights go beside it)",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing output")
     p.add_argument("--cv", type=int, default=5, help="folds for --method auto (default 5)")
     p.add_argument(
@@ -849,7 +893,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="expected: calibrate the scores into probabilities first (default: none for "
         "probabilities)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the folds and the stretcher (default 0)"
+    )
     p.add_argument(
         "--engine",
         choices=("memory", "dask"),
@@ -863,8 +909,10 @@ def build_parser() -> argparse.ArgumentParser:
         "apply",
         help="apply a saved rule to scores",
         description="Write predictions in the input's format family.",
+        epilog=_EXAMPLES["apply"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--rule", required=True, metavar="RULE.json")
+    p.add_argument("--rule", required=True, metavar="RULE.json", help="a rule saved by f1opt fit")
     _add_data_args(p, labels=False)
     p.add_argument(
         "--output",
@@ -886,9 +934,15 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="F-beta of a rule and of the 0.5 default",
         description="F-beta with the rule and with the 0.5 default (argmax for multiclass).",
+        epilog=_EXAMPLES["evaluate"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_data_args(p)
-    p.add_argument("--rule", metavar="RULE.json")
+    p.add_argument(
+        "--rule",
+        metavar="RULE.json",
+        help="a rule saved by f1opt fit (default: only the 0.5 default or argmax)",
+    )
     p.add_argument(
         "--average",
         choices=AVERAGES,
@@ -903,12 +957,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare every applicable method",
         description="Cross-validate every applicable method on the validation "
         "files, score it on the test files, write a report.",
+        epilog=_EXAMPLES["compare"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_data_args(p)
-    p.add_argument("--test-scores", metavar="FILE")
-    p.add_argument("--test-labels", metavar="FILE")
-    p.add_argument("--average", choices=AVERAGES)
-    p.add_argument("--beta", type=float, default=1.0)
+    p.add_argument(
+        "--test-scores",
+        metavar="FILE",
+        help="held-out scores on which every refitted rule is scored (with --test-labels)",
+    )
+    p.add_argument(
+        "--test-labels", metavar="FILE", help="the labels of --test-scores (same format rules)"
+    )
+    p.add_argument(
+        "--average",
+        choices=AVERAGES,
+        help="the F-beta compared (default: binary, micro (multilabel) or macro (multiclass))",
+    )
+    p.add_argument("--beta", type=float, default=1.0, help="F-beta weight of recall (default 1)")
     p.add_argument(
         "--methods",
         metavar="A,B",
@@ -922,8 +988,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="rounds of shuffled folds (default 4; the stretcher trains once per split)",
     )
     p.add_argument("--epochs", type=int, help="stretcher: most training epochs (default 200)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--report", metavar="DIR", help="write the HTML report into DIR")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the folds, the bootstrap and the stretcher (default 0)",
+    )
+    p.add_argument(
+        "--report",
+        metavar="DIR",
+        help="write the HTML report (index.html and its figures) into DIR",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing report")
     _add_common(p)
     p.set_defaults(func=_cmd_compare)
@@ -931,8 +1006,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="every method on built-in data, with a report",
-        description="The stretcher toy and the bundled emotions data set: "
-        "every method side by side, report in ./f1opt-report/.",
+        description="The stretcher toy, the bundled emotions data set and scikit-learn's "
+        "digits: every method side by side, report in ./f1opt-report/.",
+        epilog=_EXAMPLES["demo"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from .demo import add_arguments as add_demo_arguments
 

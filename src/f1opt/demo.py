@@ -264,7 +264,9 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--force", action="store_true", help="replace DIR even if f1opt did not make it")
     p.add_argument("--cv", type=int, default=3, help="folds (default 3)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the data, folds and models (default 0)"
+    )
     p.add_argument("--n-train", type=int, default=20_000, help="toy training rows (default 20000)")
     p.add_argument("--epochs", type=int, default=10, help="stretcher epochs (default 10)")
     p.add_argument("-q", "--quiet", action="store_true", help="no messages or progress bars")
