@@ -1004,3 +1004,115 @@ def test_help_of_each_command_prints_its_example(capsys):
         assert main([name, "--help"]) == 0
         out = capsys.readouterr().out
         assert "examples:" in out and f"f1opt {name} " in out + " "
+
+
+def _named_multiclass(tmp_path, rng, n=300):
+    p, y = _multiclass(rng, n)
+    names = np.array(["cat", "dog", "bird"])
+    ids = [f"r{i}" for i in range(n)]
+    columns = {"id": ids, **{c: p[:, k].tolist() for k, c in enumerate(names)}}
+    _write_csv(tmp_path / "proba.csv", columns)
+    _write_csv(tmp_path / "labels.csv", {"id": ids, "animal": names[y].tolist()})
+    return p, y, names
+
+
+def test_multiclass_rule_keeps_class_names_and_apply_writes_them(tmp_path, capsys):
+    import csv
+
+    from f1opt import ClassWeights, load
+
+    p, y, names = _named_multiclass(tmp_path, np.random.default_rng(5))
+    rule_path = tmp_path / "rule.json"
+    args = [
+        "fit",
+        "--scores",
+        str(tmp_path / "proba.csv"),
+        "--labels",
+        str(tmp_path / "labels.csv"),
+    ]
+    assert main([*args, "--method", "weights", "-o", str(rule_path), "-q"]) == 0
+    assert json.loads(rule_path.read_text())["class_names"] == list(names)
+    rule = load(rule_path)
+    assert rule.class_names_ == list(names)
+    out = tmp_path / "pred.csv"
+    assert (
+        main(
+            [
+                "apply",
+                "--rule",
+                str(rule_path),
+                "--scores",
+                str(tmp_path / "proba.csv"),
+                "-o",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    assert "class names" in capsys.readouterr().out
+    with open(out, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["id", "prediction"]
+    want = names[ClassWeights().fit(p, y).predict(p)]
+    assert [r[1] for r in rows[1:]] == want.tolist()
+    assert [r[0] for r in rows[1:3]] == ["r0", "r1"]
+    # saving the loaded rule again keeps the names
+    rule.save(tmp_path / "again.json")
+    assert load(tmp_path / "again.json").class_names_ == list(names)
+
+
+def test_class_ids_stay_ids(data, tmp_path):
+    from f1opt import load
+
+    d = data["dir"]
+    rule_path = tmp_path / "rule.json"
+    args = ["fit", "--scores", str(d / "mc_val.parquet"), "--label-columns", "y"]
+    assert main([*args, "--method", "weights", "-o", str(rule_path), "-q"]) == 0
+    assert "class_names" not in json.loads(rule_path.read_text())
+    assert not hasattr(load(rule_path), "class_names_")
+
+
+@pytest.mark.parametrize(
+    "names, problem",
+    [
+        (["cat", "dog"], "must be a list of 3 strings"),
+        ("cat,dog,bird", "must be a list of 3 strings"),
+        (["cat", "dog", 3], "class_names[2]"),
+        (["cat", "dog", ""], "class_names[2]"),
+        (["cat", "dog", "x" * 1001], "class_names[2]"),
+        (["cat", "dog", "cat"], "same name twice"),
+        ([["cat"], "dog", "bird"], "class_names[0]"),
+    ],
+)
+def test_hostile_class_names_are_refused(tmp_path, names, problem):
+    from f1opt import RuleFileError, load
+
+    p, y, _ = _named_multiclass(tmp_path, np.random.default_rng(5), n=60)
+    rule_path = tmp_path / "rule.json"
+    args = [
+        "fit",
+        "--scores",
+        str(tmp_path / "proba.csv"),
+        "--labels",
+        str(tmp_path / "labels.csv"),
+    ]
+    assert main([*args, "--method", "default", "-o", str(rule_path), "-q"]) == 0
+    document = json.loads(rule_path.read_text())
+    assert document["class_names"] == ["cat", "dog", "bird"]  # the default rule keeps them too
+    document["class_names"] = names
+    rule_path.write_text(json.dumps(document))
+    with pytest.raises(RuleFileError, match=re.escape(problem)):
+        load(rule_path)
+
+
+def test_class_names_on_a_binary_rule_are_refused(tmp_path):
+    from f1opt import GlobalThreshold, RuleFileError, load
+
+    rule_path = tmp_path / "rule.json"
+    GlobalThreshold().fit(np.array([0.1, 0.8, 0.6]), np.array([0, 1, 1])).save(rule_path)
+    document = json.loads(rule_path.read_text())
+    document["class_names"] = ["no", "yes"]
+    rule_path.write_text(json.dumps(document))
+    with pytest.raises(RuleFileError, match="only for multiclass rules"):
+        load(rule_path)

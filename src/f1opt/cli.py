@@ -234,7 +234,9 @@ def load_task(
         scores_source=str(scores_path),
         labels_source=str(labels_path),
     )
-    task.info = replace(info, classes=target.classes, positive=target.positive)
+    task.info = replace(
+        info, classes=target.classes, positive=target.positive, class_names=target.class_names
+    )
     return task
 
 
@@ -440,7 +442,8 @@ def _cmd_fit(args) -> int:
         average=average,
         n_columns=task.n_columns,
     )
-    save_rule(decider, output, force=args.force, inputs=_inputs(args))
+    names = task.info.class_names if task.kind == "multiclass" and task.info else None
+    save_rule(decider, output, force=args.force, inputs=_inputs(args), class_names=names)
     print(
         f"method: {chosen} ({type(decider).__name__}), {average} F{beta:g} on the fitted data: "
         f"{score:.4f}"
@@ -593,8 +596,14 @@ def _cmd_apply(args) -> int:
         raise ValueError(
             f"the rule returned {pred.shape[0]} predictions for {scores.shape[0]} rows"
         )
-    write_table(output, pred.astype(np.int64), like=info)
-    kind = "class ids" if (pred.ndim == 1 and scores.ndim == 2) else "0/1 predictions"
+    names = getattr(rule, "class_names_", None)
+    multiclass = pred.ndim == 1 and scores.ndim == 2
+    if multiclass and names is not None:  # the rule was fitted on named classes
+        write_table(output, np.asarray(names, dtype=str)[pred.astype(np.int64)], like=info)
+        kind = "class names"
+    else:
+        write_table(output, pred.astype(np.int64), like=info)
+        kind = "class ids" if multiclass else "0/1 predictions"
     width = "" if pred.ndim == 1 else f" x {pred.shape[1]} labels"
     print(f"{pred.shape[0]} rows{width} of {kind} written to {output}")
     return EXIT_OK
