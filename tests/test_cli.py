@@ -908,3 +908,211 @@ def test_every_value_error_of_a_rule_file_exits_2(data, tmp_path, capsys, monkey
     assert main([*argv, "-o", str(tmp_path / "p.npy")]) == 2
     err = capsys.readouterr().err
     assert err == "f1opt: error: rule.json: the thresholds are not finite\n"
+
+
+@pytest.mark.parametrize("kind", ["multilabel", "binary"])
+def test_compare_report_names_and_command_reproduce_the_chosen_rule(
+    kind, tmp_path, monkeypatch, capsys
+):
+    """The report gets the files' label names, and its `f1opt fit` line refits the chosen rule."""
+    import html
+    import shlex
+
+    from f1opt import load, report
+
+    rng = np.random.default_rng(3)
+    if kind == "multilabel":
+        s, y = _multilabel(rng, 240)
+        names = ["joy", "fear", "calm", "awe"]
+        _write_csv(tmp_path / "scores.csv", {n: s[:, j].tolist() for j, n in enumerate(names)})
+        _write_csv(tmp_path / "labels.csv", {n: y[:, j].tolist() for j, n in enumerate(names)})
+        data_args = ["--scores", "scores.csv", "--labels", "labels.csv"]
+    else:
+        s, y = _binary(rng, 240)
+        names = ["spam"]
+        text = np.where(y == 1, "spam", "ham").tolist()
+        _write_csv(tmp_path / "both.csv", {"score": s.tolist(), "kind": text})
+        data_args = ["--scores", "both.csv", "--label-columns", "kind", "--pos-label", "spam"]
+    monkeypatch.chdir(tmp_path)
+    seen = []
+    original = report.write_report
+
+    def keep(directory, sections, **kwargs):
+        seen.extend(sections)
+        return original(directory, sections, **kwargs)
+
+    monkeypatch.setattr(report, "write_report", keep)
+    args = ["compare", *data_args, "--cv", "3", "--repeats", "1", "--report", "rep", "-q"]
+    assert main(args) == 0
+    (section,) = seen
+    assert section.label_names == names
+    chosen = section.comparison.chosen
+    text = (tmp_path / "rep" / "index.html").read_text()
+    command = html.unescape(re.search(r"<pre>(f1opt fit [^<]*)</pre>", text).group(1))
+    argv = shlex.split(command)[1:]
+    assert argv[argv.index("--method") + 1] == chosen.method
+    capsys.readouterr()
+    assert main(argv + ["-q"]) == 0, capsys.readouterr().err
+    rule = load(tmp_path / "rule.json")
+    assert type(rule) is type(chosen.decider)
+    for attribute in ("threshold_", "thresholds_"):
+        if hasattr(chosen.decider, attribute):
+            np.testing.assert_array_equal(
+                getattr(rule, attribute), getattr(chosen.decider, attribute)
+            )
+
+
+def _subcommands(parser):
+    import argparse
+
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return action.choices
+
+
+def test_every_option_has_help_and_every_command_an_example():
+    import argparse
+    import shlex
+
+    from f1opt.cli import build_parser
+
+    parser = build_parser()
+    commands = _subcommands(parser)
+    assert set(commands) == {"fit", "apply", "evaluate", "compare", "demo"}
+    for name, sub in {"f1opt": parser, **commands}.items():
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            assert action.help and action.help != argparse.SUPPRESS, (name, action.option_strings)
+            assert len(action.help.split()) >= 2, (name, action.option_strings, action.help)
+        epilog = sub.epilog or ""
+        assert "examples:" in epilog, f"{name} --help shows no example"
+        assert isinstance(sub.formatter_class, type) and issubclass(
+            sub.formatter_class, argparse.RawDescriptionHelpFormatter
+        )  # the example lines keep their line breaks
+        joined = epilog.replace("\\\n", " ")
+        lines = [line.strip() for line in joined.splitlines() if line.strip().startswith("f1opt ")]
+        assert lines, f"{name} --help has no command line among its examples"
+        for line in lines:  # every example parses with the real parser
+            argv = shlex.split(line)[1:]
+            if name != "f1opt":
+                assert argv[0] == name, line
+            parser.parse_args(argv)
+
+
+def test_help_of_each_command_prints_its_example(capsys):
+    for name in ("fit", "apply", "evaluate", "compare", "demo"):
+        assert main([name, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert "examples:" in out and f"f1opt {name} " in out + " "
+
+
+def _named_multiclass(tmp_path, rng, n=300):
+    p, y = _multiclass(rng, n)
+    names = np.array(["cat", "dog", "bird"])
+    ids = [f"r{i}" for i in range(n)]
+    columns = {"id": ids, **{c: p[:, k].tolist() for k, c in enumerate(names)}}
+    _write_csv(tmp_path / "proba.csv", columns)
+    _write_csv(tmp_path / "labels.csv", {"id": ids, "animal": names[y].tolist()})
+    return p, y, names
+
+
+def test_multiclass_rule_keeps_class_names_and_apply_writes_them(tmp_path, capsys):
+    import csv
+
+    from f1opt import ClassWeights, load
+
+    p, y, names = _named_multiclass(tmp_path, np.random.default_rng(5))
+    rule_path = tmp_path / "rule.json"
+    args = [
+        "fit",
+        "--scores",
+        str(tmp_path / "proba.csv"),
+        "--labels",
+        str(tmp_path / "labels.csv"),
+    ]
+    assert main([*args, "--method", "weights", "-o", str(rule_path), "-q"]) == 0
+    assert json.loads(rule_path.read_text())["class_names"] == list(names)
+    rule = load(rule_path)
+    assert rule.class_names_ == list(names)
+    out = tmp_path / "pred.csv"
+    assert (
+        main(
+            [
+                "apply",
+                "--rule",
+                str(rule_path),
+                "--scores",
+                str(tmp_path / "proba.csv"),
+                "-o",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    assert "class names" in capsys.readouterr().out
+    with open(out, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["id", "prediction"]
+    want = names[ClassWeights().fit(p, y).predict(p)]
+    assert [r[1] for r in rows[1:]] == want.tolist()
+    assert [r[0] for r in rows[1:3]] == ["r0", "r1"]
+    # saving the loaded rule again keeps the names
+    rule.save(tmp_path / "again.json")
+    assert load(tmp_path / "again.json").class_names_ == list(names)
+
+
+def test_class_ids_stay_ids(data, tmp_path):
+    from f1opt import load
+
+    d = data["dir"]
+    rule_path = tmp_path / "rule.json"
+    args = ["fit", "--scores", str(d / "mc_val.parquet"), "--label-columns", "y"]
+    assert main([*args, "--method", "weights", "-o", str(rule_path), "-q"]) == 0
+    assert "class_names" not in json.loads(rule_path.read_text())
+    assert not hasattr(load(rule_path), "class_names_")
+
+
+@pytest.mark.parametrize(
+    "names, problem",
+    [
+        (["cat", "dog"], "must be a list of 3 strings"),
+        ("cat,dog,bird", "must be a list of 3 strings"),
+        (["cat", "dog", 3], "class_names[2]"),
+        (["cat", "dog", ""], "class_names[2]"),
+        (["cat", "dog", "x" * 1001], "class_names[2]"),
+        (["cat", "dog", "cat"], "same name twice"),
+        ([["cat"], "dog", "bird"], "class_names[0]"),
+    ],
+)
+def test_hostile_class_names_are_refused(tmp_path, names, problem):
+    from f1opt import RuleFileError, load
+
+    p, y, _ = _named_multiclass(tmp_path, np.random.default_rng(5), n=60)
+    rule_path = tmp_path / "rule.json"
+    args = [
+        "fit",
+        "--scores",
+        str(tmp_path / "proba.csv"),
+        "--labels",
+        str(tmp_path / "labels.csv"),
+    ]
+    assert main([*args, "--method", "default", "-o", str(rule_path), "-q"]) == 0
+    document = json.loads(rule_path.read_text())
+    assert document["class_names"] == ["cat", "dog", "bird"]  # the default rule keeps them too
+    document["class_names"] = names
+    rule_path.write_text(json.dumps(document))
+    with pytest.raises(RuleFileError, match=re.escape(problem)):
+        load(rule_path)
+
+
+def test_class_names_on_a_binary_rule_are_refused(tmp_path):
+    from f1opt import GlobalThreshold, RuleFileError, load
+
+    rule_path = tmp_path / "rule.json"
+    GlobalThreshold().fit(np.array([0.1, 0.8, 0.6]), np.array([0, 1, 1])).save(rule_path)
+    document = json.loads(rule_path.read_text())
+    document["class_names"] = ["no", "yes"]
+    rule_path.write_text(json.dumps(document))
+    with pytest.raises(RuleFileError, match="only for multiclass rules"):
+        load(rule_path)

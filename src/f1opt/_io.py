@@ -5,6 +5,10 @@ A saved decider is a JSON object::
     {"format": "f1opt-decider", "format_version": 1, "f1opt_version": "...",
      "class": "PerClassThreshold", "params": {...}, "fitted": {...}}
 
+A multiclass rule fitted on named classes also carries ``"class_names"`` (one
+string per class, checked on load like every other field; the loaded rule has
+them as ``class_names_``).
+
 Arrays are stored as ``{"__ndarray__": [...], "dtype": "float64", "shape": [...]}``
 and non-finite floats as the strings ``"inf"``, ``"-inf"`` and ``"nan"``, so the
 file is strict JSON. Only classes registered with :func:`register_decider` can
@@ -282,6 +286,9 @@ def save(decider, path) -> Path:
         "params": to_jsonable(decider._params_to_json()),
         "fitted": to_jsonable(decider._fitted_to_json(path)),
     }
+    names = getattr(decider, "class_names_", None)
+    if names is not None:  # a multiclass rule fitted on named classes (see _class_names)
+        document["class_names"] = _class_names("class_names", list(names), decider)
     text = json.dumps(document, indent=2, allow_nan=False)
     with atomic_path(path) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
@@ -337,7 +344,10 @@ def load(path):
     if not isinstance(document.get("f1opt_version", ""), str):
         raise RuleFileError(f"{str(path)!r}: field 'f1opt_version' must be a string")
     try:
-        return decider_from_document(document, path)
+        decider = decider_from_document(document, path)
+        if document.get("class_names") is not None:
+            decider.class_names_ = _class_names("class_names", document["class_names"], decider)
+        return decider
     except RuleFileError as exc:
         raise RuleFileError(f"{str(path)!r}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - a hostile file must end in one exception type
@@ -749,3 +759,39 @@ def _version() -> str:
     from . import __version__
 
     return __version__
+
+
+MAX_CLASS_NAME_CHARS = 1000
+
+
+def _n_classes(decider) -> int | None:
+    """The number of classes of a multiclass rule (None for other rules)."""
+    if hasattr(decider, "n_classes_"):
+        return int(decider.n_classes_)
+    if getattr(decider, "multiclass", False) is True and hasattr(decider, "n_labels_"):
+        return int(decider.n_labels_)
+    return None
+
+
+def _class_names(field: str, value, decider) -> list[str]:
+    """The optional ``class_names`` of a multiclass rule file, checked.
+
+    One distinct, non-empty string (at most ``MAX_CLASS_NAME_CHARS``) per
+    class of the rule, in the order of its score columns; the class id ``k``
+    it predicts stands for ``class_names[k]``. Raises RuleFileError.
+    """
+    n = _n_classes(decider)
+    if n is None:
+        _fail(field, f"is only for multiclass rules, not {type(decider).__name__}")
+    if not isinstance(value, list) or len(value) != n:
+        size = len(value) if isinstance(value, list) else type(value).__name__
+        _fail(field, f"must be a list of {n} strings (one per class), but is {size}")
+    for i, name in enumerate(value):
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_CLASS_NAME_CHARS:
+            _fail(
+                f"{field}[{i}]",
+                f"must be a non-empty string of at most {MAX_CLASS_NAME_CHARS} characters",
+            )
+    if len(set(value)) != n:
+        _fail(field, "holds the same name twice")
+    return list(value)

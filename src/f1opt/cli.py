@@ -234,7 +234,9 @@ def load_task(
         scores_source=str(scores_path),
         labels_source=str(labels_path),
     )
-    task.info = replace(info, classes=target.classes, positive=target.positive)
+    task.info = replace(
+        info, classes=target.classes, positive=target.positive, class_names=target.class_names
+    )
     return task
 
 
@@ -378,6 +380,10 @@ def _inputs(args) -> list:
 def _cmd_fit(args) -> int:
     beta = _check_beta(args.beta)
     options = _options(args)
+    if args.calibration is not None:
+        if args.method != "expected":
+            raise UsageError("--calibration is an option of --method expected")
+        options["expected"] = {"calibration": args.calibration}
     output = check_output_path(args.output, force=args.force, inputs=_inputs(args))
     if args.engine == "dask":
         return _fit_dask(args, beta, output)
@@ -436,7 +442,8 @@ def _cmd_fit(args) -> int:
         average=average,
         n_columns=task.n_columns,
     )
-    save_rule(decider, output, force=args.force, inputs=_inputs(args))
+    names = task.info.class_names if task.kind == "multiclass" and task.info else None
+    save_rule(decider, output, force=args.force, inputs=_inputs(args), class_names=names)
     print(
         f"method: {chosen} ({type(decider).__name__}), {average} F{beta:g} on the fitted data: "
         f"{score:.4f}"
@@ -589,8 +596,14 @@ def _cmd_apply(args) -> int:
         raise ValueError(
             f"the rule returned {pred.shape[0]} predictions for {scores.shape[0]} rows"
         )
-    write_table(output, pred.astype(np.int64), like=info)
-    kind = "class ids" if (pred.ndim == 1 and scores.ndim == 2) else "0/1 predictions"
+    names = getattr(rule, "class_names_", None)
+    multiclass = pred.ndim == 1 and scores.ndim == 2
+    if multiclass and names is not None:  # the rule was fitted on named classes
+        write_table(output, np.asarray(names, dtype=str)[pred.astype(np.int64)], like=info)
+        kind = "class names"
+    else:
+        write_table(output, pred.astype(np.int64), like=info)
+        kind = "class ids" if multiclass else "0/1 predictions"
     width = "" if pred.ndim == 1 else f" x {pred.shape[1]} labels"
     print(f"{pred.shape[0]} rows{width} of {kind} written to {output}")
     return EXIT_OK
@@ -682,10 +695,48 @@ def _cmd_compare(args) -> int:
             y=task.y,
             description=task.describe(),
             test_description=test.describe() if test is not None else "",
+            label_names=_label_names(task),
+            fit_args=_fit_data_args(args),
         )
         index = write_report(report_dir, [section], title="f1opt comparison", force=args.force)
         log.info("report written to %s", index)
     return EXIT_OK
+
+
+def _label_names(task: Task) -> list | None:
+    """Label or class names as in the files (binary: the positive class), for the report."""
+    info = task.info
+    if info is None:
+        return None
+    if task.kind == "binary":
+        return [info.positive] if info.positive is not None else None
+    names = info.classes if info.classes is not None else info.columns
+    return list(names) if names is not None and len(names) == task.n_columns else None
+
+
+def _fit_data_args(args) -> str:
+    """The data options of this command, as ``f1opt fit`` takes them (for the report)."""
+    import shlex
+
+    parts = []
+    for option, name in (
+        ("--scores", "scores"),
+        ("--labels", "labels"),
+        ("--key", "key"),
+        ("--label-key", "label_key"),
+        ("--id-column", "id_column"),
+        ("--score-columns", "score_columns"),
+        ("--label-columns", "label_columns"),
+        ("--pos-label", "pos_label"),
+    ):
+        value = getattr(args, name, None)
+        if value is not None:
+            parts.append(f"{option} {shlex.quote(str(value))}")
+    if getattr(args, "no_header", False):
+        parts.append("--no-header")
+    if getattr(args, "epochs", None) is not None:
+        parts.append(f"--epochs {args.epochs}")
+    return " ".join(parts)
 
 
 def _cmd_demo(args) -> int:
@@ -761,6 +812,40 @@ def _add_common(p):
     p.add_argument("-q", "--quiet", action="store_true", help="no messages or progress bars")
 
 
+_EXAMPLES = {
+    "f1opt": """examples:
+  f1opt fit --scores val_scores.csv --labels val_labels.csv -o rule.json
+  f1opt apply --rule rule.json --scores new_scores.csv -o predictions.csv
+  f1opt compare --scores val_scores.csv --labels val_labels.csv --report report
+  f1opt demo
+Run 'f1opt COMMAND --help' for the options of a command.""",
+    "fit": """examples:
+  # choose a rule by cross-validation (method auto) and save it
+  f1opt fit --scores val_scores.csv --labels val_labels.csv -o rule.json
+  # one global threshold for F2, labels in a column of the score file
+  f1opt fit --scores val.parquet --label-columns y --method global --beta 2 -o rule.json
+  # class weights for multiclass macro-F1 from predict_proba saved with numpy
+  f1opt fit --scores proba.npy --labels y.npy --method weights --average macro -o rule.json""",
+    "apply": """examples:
+  f1opt apply --rule rule.json --scores new_scores.csv -o predictions.csv
+  # two probability columns of a binary predict_proba; 'yes' is the positive column
+  f1opt apply --rule rule.json --scores proba.csv --pos-label yes -o predictions.csv
+  # a batch rule (expected F over the batch): the whole file is one batch
+  f1opt apply --rule expected.json --scores batch.parquet --batch -o decisions.parquet""",
+    "evaluate": """examples:
+  f1opt evaluate --scores test_scores.csv --labels test_labels.csv --rule rule.json
+  f1opt evaluate --scores test.npz --key scores --label-key labels --average macro""",
+    "compare": """examples:
+  f1opt compare --scores val_scores.csv --labels val_labels.csv \\
+      --test-scores test_scores.csv --test-labels test_labels.csv --report report
+  f1opt compare --scores val.npz --key scores --label-key labels \\
+      --methods global,per_class --cv 10 --repeats 2 --seed 1""",
+    "demo": """examples:
+  f1opt demo
+  f1opt demo --report /tmp/f1opt-report --cv 5 --quiet""",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``f1opt``."""
     from . import __version__
@@ -768,7 +853,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="f1opt",
         description="F1/F-beta-optimal decisions from classifier scores.",
-        epilog="Exit status: 0 success, 2 bad usage or input, 1 internal error.",
+        epilog=_EXAMPLES["f1opt"]
+        + "\n\nExit status: 0 success, 2 bad usage or input, 1 internal error.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"f1opt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -777,6 +864,8 @@ def build_parser() -> argparse.ArgumentParser:
         "fit",
         help="fit a decision rule and save it as JSON",
         description="Fit a decision rule on validation scores and labels.",
+        epilog=_EXAMPLES["fit"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_data_args(p)
     p.add_argument(
@@ -794,14 +883,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: binary, micro (multilabel) or macro (multiclass)",
     )
     p.add_argument("--beta", type=float, default=1.0, help="F-beta weight of recall (default 1)")
-    p.add_argument("--output", "-o", required=True, metavar="RULE.json")
+    p.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        metavar="RULE.json",
+        help="where to save the rule (JSON; the stretcher's weights go beside it)",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing output")
     p.add_argument("--cv", type=int, default=5, help="folds for --method auto (default 5)")
     p.add_argument(
         "--repeats", type=int, default=4, help="rounds of shuffled folds for auto (default 4)"
     )
     p.add_argument("--epochs", type=int, help="stretcher: most training epochs (default 200)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--calibration",
+        choices=("isotonic", "sigmoid"),
+        help="expected: calibrate the scores into probabilities first (default: none for "
+        "probabilities)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the folds and the stretcher (default 0)"
+    )
     p.add_argument(
         "--engine",
         choices=("memory", "dask"),
@@ -815,8 +918,10 @@ def build_parser() -> argparse.ArgumentParser:
         "apply",
         help="apply a saved rule to scores",
         description="Write predictions in the input's format family.",
+        epilog=_EXAMPLES["apply"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--rule", required=True, metavar="RULE.json")
+    p.add_argument("--rule", required=True, metavar="RULE.json", help="a rule saved by f1opt fit")
     _add_data_args(p, labels=False)
     p.add_argument(
         "--output",
@@ -838,9 +943,15 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="F-beta of a rule and of the 0.5 default",
         description="F-beta with the rule and with the 0.5 default (argmax for multiclass).",
+        epilog=_EXAMPLES["evaluate"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_data_args(p)
-    p.add_argument("--rule", metavar="RULE.json")
+    p.add_argument(
+        "--rule",
+        metavar="RULE.json",
+        help="a rule saved by f1opt fit (default: only the 0.5 default or argmax)",
+    )
     p.add_argument(
         "--average",
         choices=AVERAGES,
@@ -855,12 +966,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare every applicable method",
         description="Cross-validate every applicable method on the validation "
         "files, score it on the test files, write a report.",
+        epilog=_EXAMPLES["compare"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_data_args(p)
-    p.add_argument("--test-scores", metavar="FILE")
-    p.add_argument("--test-labels", metavar="FILE")
-    p.add_argument("--average", choices=AVERAGES)
-    p.add_argument("--beta", type=float, default=1.0)
+    p.add_argument(
+        "--test-scores",
+        metavar="FILE",
+        help="held-out scores on which every refitted rule is scored (with --test-labels)",
+    )
+    p.add_argument(
+        "--test-labels", metavar="FILE", help="the labels of --test-scores (same format rules)"
+    )
+    p.add_argument(
+        "--average",
+        choices=AVERAGES,
+        help="the F-beta compared (default: binary, micro (multilabel) or macro (multiclass))",
+    )
+    p.add_argument("--beta", type=float, default=1.0, help="F-beta weight of recall (default 1)")
     p.add_argument(
         "--methods",
         metavar="A,B",
@@ -874,8 +997,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="rounds of shuffled folds (default 4; the stretcher trains once per split)",
     )
     p.add_argument("--epochs", type=int, help="stretcher: most training epochs (default 200)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--report", metavar="DIR", help="write the HTML report into DIR")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the folds, the bootstrap and the stretcher (default 0)",
+    )
+    p.add_argument(
+        "--report",
+        metavar="DIR",
+        help="write the HTML report (index.html and its figures) into DIR",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing report")
     _add_common(p)
     p.set_defaults(func=_cmd_compare)
@@ -883,8 +1015,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="every method on built-in data, with a report",
-        description="The stretcher toy and the bundled emotions data set: "
-        "every method side by side, report in ./f1opt-report/.",
+        description="The stretcher toy, the bundled emotions data set and scikit-learn's "
+        "digits: every method side by side, report in ./f1opt-report/.",
+        epilog=_EXAMPLES["demo"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from .demo import add_arguments as add_demo_arguments
 

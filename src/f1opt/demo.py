@@ -89,8 +89,9 @@ def digits_scores(seed: int = 0, n_folds: int = 5):
 class _Data:
     """Scores and labels of one part of a demo data set (built in, so already valid)."""
 
-    def __init__(self, kind, scores, y):
+    def __init__(self, kind, scores, y, names=None):
         self.kind = kind
+        self.names = names  # label or class names (binary: [positive]), for the report
         self.scores = np.asarray(scores, dtype=np.float64)
         self.y = np.asarray(y).astype(np.int64)
         self.n_columns = 1 if self.scores.ndim == 1 else self.scores.shape[1]
@@ -101,11 +102,11 @@ class _Data:
         return f"{self.kind}{columns}, {self.scores.shape[0]} rows"
 
 
-def make_task(scores, y, *, scores_source=""):
+def make_task(scores, y, *, scores_source="", names=None):
     """A demo data part: binary for 1-D scores, multilabel for a label matrix, else multiclass."""
     scores, y = np.asarray(scores), np.asarray(y)
     kind = "binary" if scores.ndim == 1 else ("multilabel" if y.ndim == 2 else "multiclass")
-    return _Data(kind, scores, y)
+    return _Data(kind, scores, y, names)
 
 
 def _sections(n_train: int, seed: int):
@@ -136,7 +137,8 @@ def _sections(n_train: int, seed: int):
         "out-of-fold probabilities on the 391 training rows, test scores come from the model "
         "refitted on them."
     )
-    val_task = make_task(val, Y_train, scores_source="emotions out-of-fold")
+    names = [str(x) for x in load_emotions().label_names]
+    val_task = make_task(val, Y_train, scores_source="emotions out-of-fold", names=names)
     test_task = make_task(test, Y_test, scores_source="emotions test")
     for average in ("micro", "samples"):
         yield (
@@ -150,7 +152,9 @@ def _sections(n_train: int, seed: int):
     name = str(load_emotions().label_names[rare])
     yield (
         f"emotions, label {name!r} alone: binary, 391 validation / 202 test",
-        make_task(val[:, rare], Y_train[:, rare], scores_source="emotions out-of-fold"),
+        make_task(
+            val[:, rare], Y_train[:, rare], scores_source="emotions out-of-fold", names=[name]
+        ),
         make_task(test[:, rare], Y_test[:, rare], scores_source="emotions test"),
         "binary",
         [
@@ -241,6 +245,7 @@ def run(
                 description=task.describe(),
                 test_description=test.describe(),
                 notes=notes,
+                label_names=task.names,
             )
         )
     if report:
@@ -260,7 +265,9 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--force", action="store_true", help="replace DIR even if f1opt did not make it")
     p.add_argument("--cv", type=int, default=3, help="folds (default 3)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the data, folds and models (default 0)"
+    )
     p.add_argument("--n-train", type=int, default=20_000, help="toy training rows (default 20000)")
     p.add_argument("--epochs", type=int, default=10, help="stretcher epochs (default 10)")
     p.add_argument("-q", "--quiet", action="store_true", help="no messages or progress bars")

@@ -113,6 +113,9 @@ class TableInfo:
         Set by the command line from :class:`Target`: class (or label) names.
     positive : str or None
         Set by the command line from :class:`Target`: the positive class.
+    class_names : list of str or None
+        Set by the command line from :class:`Target`: multiclass class names
+        when the labels were text.
     """
 
     path: Path
@@ -126,6 +129,7 @@ class TableInfo:
     numeric_header: bool = False
     classes: list[str] | None = None
     positive: str | None = None
+    class_names: list[str] | None = None
 
 
 def file_format(path) -> str:
@@ -901,12 +905,16 @@ class Target:
         probability columns were given.
     positive : str or None
         The positive class of a binary target, when it was chosen.
+    class_names : list of str or None
+        Multiclass only, when the labels were written as class names (text):
+        the name of class k, for writing predictions as names.
     """
 
     scores: np.ndarray
     y: np.ndarray
     classes: list[str] | None = None
     positive: str | None = None
+    class_names: list[str] | None = None
 
 
 def _sums_to_one(scores: np.ndarray) -> bool:
@@ -1103,7 +1111,8 @@ def encode_target(
     if names is not None and len(set(names)) == n_columns and set(label_values) <= set(names):
         lookup = {name: k for k, name in enumerate(names)}
         y = np.array([lookup[k] for k in keys.tolist()], dtype=np.int64)
-        return Target(scores, y, classes=list(score_names))
+        named = [str(n) for n in score_names] if text else None
+        return Target(scores, y, classes=list(score_names), class_names=named)
     if text:
         if len(label_values) == n_columns:
             log.info(
@@ -1113,7 +1122,7 @@ def encode_target(
             )
             lookup = {name: k for k, name in enumerate(label_values)}
             y = np.array([lookup[k] for k in labels.tolist()], dtype=np.int64)
-            return Target(scores, y, classes=label_values)
+            return Target(scores, y, classes=label_values, class_names=list(label_values))
         shown = ", ".join(repr(c) for c in label_values[:5])
         raise ValueError(
             f"{labels_source}: {len(label_values)} class names ({shown}) for {n_columns} score "
@@ -1147,8 +1156,11 @@ def check_output_path(path, *, force: bool, inputs=(), what: str | None = None) 
     return path
 
 
-def save_rule(decider, path, *, force: bool = False, inputs=()) -> list[Path]:
+def save_rule(decider, path, *, force: bool = False, inputs=(), class_names=None) -> list[Path]:
     """Save a fitted decider and every file beside it, each under the ``force`` rule.
+
+    ``class_names`` (multiclass rules only) are saved with the rule, so that
+    ``f1opt apply`` writes class names instead of class ids.
 
     The decider saves into a fresh folder beside ``path``; only when none of
     the files it wrote (the JSON and, for a network, its weights) would
@@ -1164,6 +1176,8 @@ def save_rule(decider, path, *, force: bool = False, inputs=()) -> list[Path]:
     parent = path.parent if str(path.parent) else Path(".")
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
     try:
+        if class_names is not None:
+            decider.class_names_ = [str(n) for n in class_names]
         decider.save(staging / path.name)
         written = sorted(p.name for p in staging.iterdir() if p.name != path.name)
         for name in written:
