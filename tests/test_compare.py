@@ -261,3 +261,38 @@ def test_both_objectives_are_two_candidates(rng):
         s, y, _fold_ids_of(result, y.size)
     )
     assert result["global[pooled]"].decider.threshold_ == optimal_threshold(y, s).threshold
+
+
+@pytest.mark.parametrize("target", ["binary", "multilabel", "multiclass"])
+def test_fit_rule_is_the_rule_compare_refits(rng, target):
+    from f1opt.compare import fit_rule
+
+    if target == "binary":
+        s, y = _binary(rng)
+        method, average = "global", "binary"
+    elif target == "multilabel":
+        s, y = _multilabel(rng)
+        method, average = "per_class", "macro"
+    else:
+        y = rng.integers(0, 3, 150)
+        s = rng.dirichlet(np.ones(3), 150) + 0.4 * np.eye(3)[y]
+        s /= s.sum(axis=1, keepdims=True)
+        method, average = "weights", "macro"
+    result = compare(
+        s,
+        y,
+        target=target,
+        average=average,
+        methods=[method],
+        cv=4,
+        random_state=7,
+        n_repeats=2,
+        n_bootstrap=0,
+    )
+    rule = fit_rule(method, s, y, target=target, average=average, cv=4, random_state=7)
+    np.testing.assert_array_equal(rule.predict(s), result[method].decider.predict(s))
+    for name in ("threshold_", "thresholds_", "weights_", "offsets_"):
+        if hasattr(rule, name):
+            np.testing.assert_array_equal(
+                getattr(rule, name), getattr(result[method].decider, name)
+            )

@@ -321,7 +321,11 @@ def test_class_weights_shown_normalised_keep_the_rule(rng):
 def test_out_of_fold_predictions_are_used_when_the_comparison_keeps_them(rng, tmp_path):
     section = _section("multiclass", rng)
     _, out_of_fold = report._rule_predictions(section)
-    assert not out_of_fold  # this comparison keeps none: in-sample, said in the caption
+    assert out_of_fold  # compare keeps each round's held-out predictions
+    for r in section.rows:
+        r.oof_predictions = None
+    _, out_of_fold = report._rule_predictions(section)
+    assert not out_of_fold  # without them: in-sample, said in the caption
     for r in section.rows:
         r.oof_predictions = np.zeros((1, section.y.size), dtype=np.int64)
     preds, out_of_fold = report._rule_predictions(section)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .compare import candidates_for, check_has_positive, compare, f_score
+from .compare import N_REPEATS, candidates_for, check_has_positive, compare, f_score, fit_rule
 from .io import (
     TableInfo,
     check_output_path,
@@ -280,7 +280,7 @@ def run_comparison(
     quiet=False,
     desc="cross-validation",
     options=None,
-    n_repeats=1,
+    n_repeats=N_REPEATS,
 ):
     """:func:`f1opt.compare.compare` on a task, with a progress bar on stderr.
 
@@ -424,15 +424,17 @@ def _cmd_fit(args) -> int:
                 f"method {method!r} does not apply to {task.kind} data with average "
                 f"{average!r}: {reason}"
             )
-        decider = make_decider(
+        decider = fit_rule(  # the rule compare would refit as this candidate
             method,
-            beta=beta,
+            task.scores,
+            task.y,
+            target=task.kind,
             average=average,
+            beta=beta,
+            cv=args.cv,
             random_state=args.seed,
             options=_method_options(method, options, quiet=args.quiet),
-            target=task.kind,
         )
-        decider.fit(task.scores, task.y)
         chosen = method
     score = f_score(
         task.kind,
@@ -891,9 +893,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to save the rule (JSON; the stretcher's weights go beside it)",
     )
     p.add_argument("--force", action="store_true", help="replace an existing output")
-    p.add_argument("--cv", type=int, default=5, help="folds for --method auto (default 5)")
     p.add_argument(
-        "--repeats", type=int, default=4, help="rounds of shuffled folds for auto (default 4)"
+        "--cv",
+        type=int,
+        default=5,
+        help="folds of --method auto and of a binary global rule's fold-mean threshold (default 5)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=N_REPEATS,
+        help=f"rounds of shuffled folds for auto (default {N_REPEATS})",
     )
     p.add_argument("--epochs", type=int, help="stretcher: most training epochs (default 200)")
     p.add_argument(
@@ -993,8 +1003,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--repeats",
         type=int,
-        default=4,
-        help="rounds of shuffled folds (default 4; the stretcher trains once per split)",
+        default=N_REPEATS,
+        help=f"rounds of shuffled folds (default {N_REPEATS}; the stretcher trains once per split)",
     )
     p.add_argument("--epochs", type=int, help="stretcher: most training epochs (default 200)")
     p.add_argument(

@@ -43,7 +43,9 @@ __all__ = [
     "compare",
     "candidates_for",
     "f_score",
+    "fit_rule",
     "make_folds",
+    "paired_gain",
     "check_has_positive",
     "SELECTIONS",
     "OBJECTIVES",
@@ -574,6 +576,28 @@ def check_has_positive(target, y, average) -> None:
         )
 
 
+def paired_gain(better, worse) -> tuple[float, float]:
+    """Mean and standard error of the paired per-split differences of two candidates.
+
+    ``d_k = F_k(better) - F_k(worse)`` over the shared splits; the standard
+    error is ``std(d, ddof=1) / sqrt(K)``: the noise of the choice
+    (``selection="noise"``). NaN when fewer than two splits are shared.
+
+    Parameters
+    ----------
+    better, worse : CandidateResult
+
+    Returns
+    -------
+    mean, se : float
+    """
+    a, b = np.asarray(better.split_scores), np.asarray(worse.split_scores)
+    if a.size != b.size or a.size < 2:
+        return float("nan"), float("nan")
+    d = a - b
+    return float(np.mean(d)), float(np.std(d, ddof=1) / np.sqrt(d.size))
+
+
 def _choose(results, selection):
     eligible = [r for r in results if r.eligible and np.isfinite(r.oof_score)]
     if not eligible:
@@ -584,11 +608,10 @@ def _choose(results, selection):
     if selection == "best":
         return best
     for c in order:
-        d = best.split_scores - c.split_scores
-        if d.size < 2:
+        gain, se = paired_gain(best, c)
+        if not np.isfinite(gain):
             return best
-        se = float(np.std(d, ddof=1) / np.sqrt(d.size))
-        if float(np.mean(d)) <= se:
+        if gain <= se:
             return c
     return best
 
@@ -722,13 +745,8 @@ def compare(
         rounds = [[(np.asarray(a), np.asarray(b)) for a, b in cv]]
     splits = [split for folds in rounds for split in folds]
     round_of = [r for r, folds in enumerate(rounds) for _ in folds]
-    fold_ids = np.full((len(rounds), y.shape[0]), -1, dtype=np.int64)
-    for r, folds in enumerate(rounds):
-        for i, (_, held) in enumerate(folds):
-            fold_ids[r, held] = i
-    seed = (
-        None if random_state is None else int(np.random.default_rng(random_state).integers(2**31))
-    )
+    fold_ids = np.stack([_fold_ids(folds, y.shape[0]) for folds in rounds])
+    seed = _decider_seed(random_state)
     common = dict(
         beta=beta,
         average=average,
@@ -843,6 +861,72 @@ def compare(
         candidates=results,
         n_repeats=len(rounds),
     )
+
+
+def _fold_ids(folds, n):
+    """Which fold holds each row out, shape (n,); -1 where no fold does."""
+    ids = np.full(n, -1, dtype=np.int64)
+    for i, (_, held) in enumerate(folds):
+        ids[held] = i
+    return ids
+
+
+def _decider_seed(random_state):
+    """The seed every decider of a comparison gets (stretcher, sampled weights)."""
+    if random_state is None:
+        return None
+    return int(np.random.default_rng(random_state).integers(2**31))
+
+
+def fit_rule(
+    method,
+    scores,
+    y,
+    *,
+    target,
+    average,
+    beta=1.0,
+    response="predict_proba",
+    cv=5,
+    random_state=0,
+    objective="fold_mean",
+    options=None,
+    sample_weight=None,
+):
+    """Fit one method of the table on all the scores, exactly as :func:`compare` refits it.
+
+    What ``f1opt fit --method NAME`` saves: the same rule as the candidate
+    ``NAME`` of ``compare(..., cv=cv, random_state=random_state)`` (the
+    fold-mean threshold of binary "global" uses the folds of round 0).
+
+    Parameters
+    ----------
+    method : str
+        A method of :data:`f1opt.methods.METHODS`.
+    scores, y, target, average, beta, response, cv, random_state, objective, sample_weight
+        As in :func:`compare`.
+    options : dict, optional
+        Keyword arguments of the method's class.
+
+    Returns
+    -------
+    decider : fitted decider
+    """
+    cand = _expand(method, target, average, response, objective, expand=False)[0]
+    y = np.asarray(y)
+    decider = cand.build(
+        beta=float(beta),
+        average=average,
+        response=response,
+        random_state=_decider_seed(random_state),
+        target=target,
+        extra={method: dict(options or {})},
+    )
+    fold_ids = None
+    if cand.objective == "fold_mean":
+        fold_ids = _fold_ids(make_folds(target, y, int(cv), random_state), y.shape[0])
+    sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    return _fit(cand, decider, np.asarray(scores), y, sw, fold_ids, float(beta))
 
 
 def _part(sw, idx):

@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .compare import paired_gain
+
 __all__ = [
     "Section",
     "write_report",
@@ -49,7 +51,6 @@ __all__ = [
     "f_by_threshold",
     "fold_curves",
     "method_style",
-    "paired_gain",
     "MARKER",
 ]
 
@@ -284,24 +285,6 @@ def fold_curves(section, grid):
             for _, held in section.comparison.splits
         ]
     ).reshape(len(section.comparison.splits), -1)
-
-
-def paired_gain(better, worse) -> tuple[float, float]:
-    """Mean and standard error of the paired per-split differences of two candidates.
-
-    ``d_k = F_k(better) - F_k(worse)`` over the shared splits; the standard
-    error is ``std(d, ddof=1) / sqrt(K)``, as in the noise-aware choice of
-    :func:`f1opt.compare.compare`. NaN when fewer than two splits are shared.
-
-    Returns
-    -------
-    mean, se : float
-    """
-    a, b = np.asarray(better.split_scores), np.asarray(worse.split_scores)
-    if a.size != b.size or a.size < 2:
-        return float("nan"), float("nan")
-    d = a - b
-    return float(np.mean(d)), float(np.std(d, ddof=1) / np.sqrt(d.size))
 
 
 # ---------------------------------------------------------------------------
