@@ -63,6 +63,13 @@ def bca_passes(starts, sizes, active, col, val, x, A, K, P, w, b2, k, at_most, m
     row takes the ``k`` largest gains (first index on ties; only positive ones
     when ``at_most``) when they beat its current choice by more than ``tol``
     times the sum of its absolute gains. Passes stop when no row changes.
+
+    Rows that cannot change are skipped, with the same steps as without: a row
+    holding its top ``k`` remembers its margin (k-th gain minus the next one;
+    with ``at_most`` also its smallest kept ``|gain|``), and every change of a
+    label's slopes adds to a running drift a bound on how much any gain of
+    that label moved (``p <= 1``). While twice the drift since a row's last
+    scan stays below its margin, its top ``k`` (hence its choice) is the same.
     Returns the number of passes.
     """  # pragma: no cover - compiled
     n_labels = A.size
@@ -76,13 +83,18 @@ def bca_passes(starts, sizes, active, col, val, x, A, K, P, w, b2, k, at_most, m
         max_m = max(max_m, sizes[i])
     gain = np.empty(max_m)
     new = np.zeros(max_m, dtype=np.bool_)
-    top_g = np.empty(max(k, 1))
-    top_t = np.empty(max(k, 1), dtype=np.int64)
+    top_g = np.empty(k + 1)
+    top_t = np.empty(k + 1, dtype=np.int64)
+    margin = np.full(starts.size, -1.0)
+    stamp = np.zeros(starts.size)
+    drift = 0.0
     n_iter = 0
     for it in range(max_iter):
         n_iter = it + 1
         changed = False
         for i in active:
+            if margin[i] > 2.0 * (drift - stamp[i]):
+                continue  # its top k cannot have changed since its last scan
             s = starts[i]
             m = sizes[i]
             scale = 0.0
@@ -97,29 +109,31 @@ def bca_passes(starts, sizes, active, col, val, x, A, K, P, w, b2, k, at_most, m
                     g = slope[c, 0] * val[e] + slope[c, 1]
                 gain[t] = g
                 scale += abs(g)
-            n_new = 0
             new_sum = 0.0
+            row_margin = np.inf
             if k >= m:
                 for t in range(m):
+                    if at_most:
+                        row_margin = min(row_margin, abs(gain[t]))
                     if not (at_most and gain[t] <= 0.0):
                         new[t] = True
                         new_sum += gain[t]
-                        n_new += 1
-            elif k <= 16:
-                _top_k(gain, m, k, top_g, top_t)
+            else:
+                if k <= 16:
+                    _top_k(gain, m, k + 1, top_g, top_t)
+                else:
+                    order = np.argsort(-gain[:m], kind="mergesort")
+                    for r in range(k + 1):
+                        top_t[r] = order[r]
+                        top_g[r] = gain[order[r]]
+                row_margin = top_g[k - 1] - top_g[k]
                 for r in range(k):
+                    if at_most:
+                        row_margin = min(row_margin, abs(top_g[r]))
                     if not (at_most and top_g[r] <= 0.0):
                         new[top_t[r]] = True
                         new_sum += top_g[r]
-                        n_new += 1
-            else:
-                order = np.argsort(-gain[:m], kind="mergesort")
-                for r in range(k):
-                    t = order[r]
-                    if not (at_most and gain[t] <= 0.0):
-                        new[t] = True
-                        new_sum += gain[t]
-                        n_new += 1
+            same = True
             if new_sum - old_sum > tol * (scale + 1e-300):
                 for t in range(m):
                     e = s + t
@@ -129,10 +143,22 @@ def bca_passes(starts, sizes, active, col, val, x, A, K, P, w, b2, k, at_most, m
                         A[c] += val[e] * (target - x[e])
                         K[c] += target - x[e]
                         x[e] = target
+                        o0, o1, o2, o3 = slope[c, 0], slope[c, 1], slope[c, 2], slope[c, 3]
                         _set_slopes(c, A, K, P, w, c1, b2, slope)
+                        drift += max(
+                            abs(slope[c, 0] - o0) + abs(slope[c, 1] - o1),
+                            abs(slope[c, 2] - o2) + abs(slope[c, 3] - o3),
+                        )
                 changed = True
+            else:
+                for t in range(m):
+                    if new[t] != (x[s + t] > 0.0):
+                        same = False
             for t in range(m):  # reset (cheaper than tracking the marked ones)
                 new[t] = False
+            # a margin only for a row holding its top k; rounding of the gains: 1e-12 of the scale
+            margin[i] = row_margin - 1e-12 * scale if same else -1.0
+            stamp[i] = drift
         if not changed:
             break
     return n_iter
@@ -165,5 +191,39 @@ def row_top(starts, sizes, score, k, positive_only):  # pragma: no cover - compi
         if positive_only:
             for t in range(m):
                 if score[s + t] <= 0.0:
+                    x[s + t] = 0.0
+    return x
+
+
+@numba.njit(cache=True, nogil=True)
+def row_top_linear(starts, sizes, col, val, alpha, gamma, k, positive_only):
+    """:func:`row_top` of the scores ``alpha[col] * val + gamma[col]``, not stored."""  # pragma: no cover
+    max_m = 0
+    for i in range(starts.size):
+        max_m = max(max_m, sizes[i])
+    score = np.empty(max_m)
+    x = np.zeros(val.size)
+    top_g = np.empty(max(k, 1))
+    top_t = np.empty(max(k, 1), dtype=np.int64)
+    for i in range(starts.size):
+        s = starts[i]
+        m = sizes[i]
+        for t in range(m):
+            c = col[s + t]
+            score[t] = alpha[c] * val[s + t] + gamma[c]
+        if m <= k:
+            for t in range(m):
+                x[s + t] = 1.0
+        elif k <= 16:
+            _top_k(score, m, k, top_g, top_t)
+            for r in range(k):
+                x[s + top_t[r]] = 1.0
+        else:
+            order = np.argsort(-score[:m], kind="mergesort")
+            for r in range(k):
+                x[s + order[r]] = 1.0
+        if positive_only:
+            for t in range(m):
+                if score[t] <= 0.0:
                     x[s + t] = 0.0
     return x

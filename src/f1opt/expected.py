@@ -966,11 +966,20 @@ def _entries(probabilities, name="probabilities") -> _Entries:
     else:
         kind = "dense"
         p = _check_probabilities(probabilities, ndim=2, name=name)
-        row, col = np.nonzero(p)
-        val = p[row, col]
         shape = p.shape
+        if p.all():  # every entry positive (the usual dense case): no search
+            row = np.repeat(np.arange(shape[0], dtype=np.int64), shape[1])
+            col = np.tile(np.arange(shape[1], dtype=np.int64), shape[0])
+            val = np.ravel(p)
+        else:
+            row, col = np.nonzero(p)
+            val = p[row, col]
     return _Entries(
-        row.astype(np.int64), col.astype(np.int64), val, (int(shape[0]), int(shape[1])), kind
+        row.astype(np.int64, copy=False),
+        col.astype(np.int64, copy=False),
+        val,
+        (int(shape[0]), int(shape[1])),
+        kind,
     )
 
 
@@ -1271,78 +1280,217 @@ def _fb(A, K, P, b2):
     return (1.0 + b2) * A / (b2 * P + K)  # P > 0 for every label holding an entry
 
 
-def _label_ecm_decision(entries, b2, beta, average, k, budget, zero_division, max_iter, tol):
+def _label_optimum_counts(col, val, P, b2, n_labels):
+    """Each label's unbudgeted ECM optimum ``(A, K)``, by Dinkelbach's method per label.
+
+    ``A / (b^2 P + K)`` is largest on the set ``{p > A* / (b^2 P + K*)}`` (a
+    linear-fractional program); from ratio 0 each round keeps the entries above
+    the current ratio, which only rises, so entries dropped once never return.
+    No sort: the rounds shrink the entries kept (most of them on the first).
+    """
+    ratio = np.zeros(n_labels)
+    c, v = col, val
+    denominator = b2 * P
+    while True:
+        A = np.bincount(c, weights=v, minlength=n_labels)
+        K = np.bincount(c, minlength=n_labels).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(P > 0, A / (denominator + K), 0.0)
+        keep = v > ratio[c]
+        if keep.all():
+            return A, K
+        c, v = c[keep], v[keep]
+
+
+def _label_ecm_decision(
+    entries, b2, beta, average, k, budget, zero_division, max_iter, tol, evaluate, bound_iter
+):
     """Macro / weighted F-beta of the expected confusion matrix.
 
     No budget: separable, each label's best top set by one scan (global
     optimum). With a budget: block coordinate ascent over rows with exact
     steps (given the other rows, the labels of a row are independent terms),
-    started from the linearisation of the unbudgeted optimum.
+    started from each row's top k of ``p`` times its label's slope at the
+    unbudgeted optimum, then restarted from each row's top k of the gradient at
+    the local optimum while that finds a better one; the bound is the smaller of
+    the unbudgeted optimum and a Lagrangian dual (:func:`_lagrangian_bound`).
     """
     n, n_labels = entries.shape
     row, col, val = entries.row, entries.col, entries.val
     P = np.bincount(col, weights=val, minlength=n_labels)
     w = _label_weights(entries, average, P)
-    # per-label scan over top sets: the unbudgeted optimum (and the bound)
-    order = _column_order(entries)
-    sizes, starts = _segments(col[order], n_labels)
-    A_scan = _segment_cumsum(val[order], sizes)
-    rank = _within_rank(col[order], n_labels)
-    f_scan = _fb(A_scan, rank + 1.0, np.repeat(P, sizes), b2)
-    chosen = _best_per_label(np.repeat(w, sizes) * f_scan, sizes)
-    last = np.full(n_labels, -1)
-    has = chosen >= 0
-    last[has] = chosen[has] - starts[has]
-    picked = np.zeros(val.size, dtype=bool)
-    picked[order[rank <= np.repeat(last, sizes)]] = True
 
     def value_of(mask):
         return _ecm_value(entries, mask, np.zeros(n_labels), beta, average, zero_division)
 
-    bound = value_of(picked)
-    if k == 0:
-        return picked, bound, bound, 1, "ecm-scan"
-    # start: each row's top k of the linearised gains w_j a_j (p - F_j / (1 + b^2))
-    K_star = np.bincount(col, weights=picked.astype(np.float64), minlength=n_labels)
-    A_star = np.bincount(col, weights=val * picked, minlength=n_labels)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f_star = np.where(P > 0, _fb(A_star, K_star, P, b2), 0.0)
-        slope = np.where(P > 0, w * (1.0 + b2) / (b2 * P + K_star), 0.0)
-    linear = slope[col] * (val - f_star[col] / (1.0 + b2))
+    if k == 0:  # per-label scan over top sets: the unbudgeted optimum
+        order = _column_order(entries)
+        sizes, starts = _segments(col[order], n_labels)
+        A_scan = _segment_cumsum(val[order], sizes)
+        rank = _within_rank(col[order], n_labels)
+        f_scan = _fb(A_scan, rank + 1.0, np.repeat(P, sizes), b2)
+        chosen = _best_per_label(np.repeat(w, sizes) * f_scan, sizes)
+        last = np.full(n_labels, -1)
+        has = chosen >= 0
+        last[has] = chosen[has] - starts[has]
+        picked = np.zeros(val.size, dtype=bool)
+        picked[order[rank <= np.repeat(last, sizes)]] = True
+        value = value_of(picked)
+        return picked, value, value, 1, "ecm-scan"
+    at_most = budget == "at_most"
+    c1 = 1.0 + b2
+    has_p = P > 0
+    A_free, K_free = _label_optimum_counts(col, val, P, b2, n_labels)
+
+    def total(A, K):  # the objective up to the constant of the labels without entries
+        return float(np.sum(w[has_p] * _fb(A[has_p], K[has_p], P[has_p], b2)))
+
+    def gradient(A, K):  # d/dx_ij of sum_j w_j F_j at (A, K): alpha_j p_ij + gamma_j
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = b2 * P + K
+            alpha = np.where(has_p, w * c1 / d, 0.0)
+            gamma = np.where(has_p, -w * c1 * A / (d * d), 0.0)
+        return alpha, gamma
+
     row_sizes, row_starts = _segments(row, n)
+    active = np.flatnonzero(row_sizes)
     kernels = _numba_kernels()
-    if kernels is None:
-        by_row = _grouped_desc_order(row, linear, n)
+    passes = _bca_passes if kernels is None else kernels.bca_passes
+
+    def row_top(alpha, gamma):  # each row's top k of alpha_j p_ij + gamma_j
+        if kernels is not None:
+            return kernels.row_top_linear(
+                row_starts, row_sizes, col, val, alpha, gamma, k, at_most
+            )
+        score = alpha[col] * val + gamma[col]
+        by_row = _grouped_desc_order(row, score, n)
         first = _within_rank(row[by_row], n) < k
-        if budget == "at_most":
-            first &= linear[by_row] > 0
+        if at_most:
+            first &= score[by_row] > 0
         x = np.zeros(val.size)
         x[by_row[first]] = 1.0
-    else:
-        x = kernels.row_top(row_starts, row_sizes, linear, k, budget == "at_most")
-    A = np.bincount(col, weights=val * x, minlength=n_labels)
-    K = np.bincount(col, weights=x, minlength=n_labels)
-    active = np.flatnonzero(row_sizes)
-    passes = _bca_passes if kernels is None else kernels.bca_passes
-    n_iter = passes(
-        row_starts,
-        row_sizes,
-        active,
-        col,
-        val,
-        x,
-        A,
-        K,
-        P,
-        w,
-        b2,
-        k,
-        budget == "at_most",
-        max_iter,
-        tol,
-    )
-    x = x > 0
-    return x, value_of(x), bound, n_iter, "ecm-bca"
+        return x
+
+    def ascend(x):
+        A = np.bincount(col, weights=val * x, minlength=n_labels)
+        K = np.bincount(col, weights=x, minlength=n_labels)
+        args = (row_starts, row_sizes, active, col, val, x, A, K, P, w, b2, k, at_most)
+        n_passes = passes(*args, max_iter, tol)
+        return x, A, K, n_passes
+
+    # start: the slope of each label's F at its unbudgeted optimum, times p (the
+    # gradient without its shift: the shift would favour labels far from their optimum)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope_free = np.where(has_p, w * c1 / (b2 * P + K_free), 0.0)
+    x, A, K, n_iter = ascend(row_top(slope_free, np.zeros(n_labels)))
+    best = total(A, K)
+    for _ in range(_MAX_RESTARTS):
+        x_new, A_new, K_new, n_more = ascend(row_top(*gradient(A, K)))
+        n_iter += n_more
+        value = total(A_new, K_new)
+        if not value > best:
+            break
+        x, A, K, best, gained = x_new, A_new, K_new, value, value - best
+        if gained < _RESTART_GAIN * best:
+            break  # the restarts have stopped paying
+    picked = x > 0
+    if not evaluate:
+        return picked, np.nan, np.nan, n_iter, "ecm-bca"
+    value = value_of(picked)
+    constant = value - best  # the labels without entries (zero_division)
+    bound = total(A_free, K_free)
+    if bound_iter > 0:
+        bound = min(bound, _lagrangian_bound(entries, P, w, b2, k, at_most, A, K, best, bound_iter))
+    return picked, value, max(bound + constant, value), n_iter, "ecm-bca"
+
+
+_MAX_RESTARTS = 5  # restarts of the block coordinate ascent from the gradient's top k
+_RESTART_GAIN = 1e-9  # another restart only after one that gained this much (relative)
+
+
+def _lagrangian_bound(entries, P, w, b2, k, at_most, A, K, target, n_rounds):
+    """Upper bound on the budgeted ECM macro / weighted objective ``sum_j w_j F_j``.
+
+    With ``a_j``, ``kappa_j`` standing for label ``j``'s expected true
+    positives and predicted count, the constraints ``a_j = sum_i p_ij x_ij`` and
+    ``kappa_j = sum_i x_ij`` are dualised with multipliers ``mu_j``, ``nu_j``.
+    For every feasible ``x``, ``F(x) <= L(mu, nu) = sum_j h_j + sum_i top_i``:
+    ``h_j`` is the largest ``w_j (1 + b^2) a / (b^2 P_j + kappa) - mu_j a -
+    nu_j kappa`` over ``kappa = 0 .. n_j`` and ``a`` between the sums of the
+    ``kappa`` smallest and largest ``p_ij`` of the label (linear in ``a``: an
+    end is best), ``top_i`` the sum of row ``i``'s ``k`` largest ``mu_j p_ij +
+    nu_j`` (only positive ones with ``at_most``). ``L`` is convex; it is
+    lowered by subgradient steps (Polyak's step towards ``target``, halved
+    after 5 rounds without progress), from ``mu`` the slopes at ``(A, K)`` and
+    ``nu = 0``; the smallest value seen is returned.
+    """
+    n, n_labels = entries.shape
+    row, col, val = entries.row, entries.col, entries.val
+    c1 = 1.0 + b2
+    order = _column_order(entries)
+    lab = col[order]
+    sizes, starts = _segments(lab, n_labels)
+    top = _segment_cumsum(val[order], sizes)  # sum of the kappa largest, kappa = rank + 1
+    kappa = _within_rank(lab, n_labels) + 1.0
+    # sum of the kappa smallest = P_j - (sum of the n_j - kappa largest)
+    rest = (np.repeat(sizes, sizes) - kappa).astype(np.int64)
+    index = np.repeat(starts, sizes) + rest - 1
+    largest_rest = np.where(rest > 0, top[np.maximum(index, 0)], 0.0)
+    bottom = np.maximum(P[lab] - largest_rest, 0.0)
+    ratio = w[lab] * c1 / (b2 * P[lab] + kappa)
+    labels = np.flatnonzero(sizes)
+    first = starts[labels]
+    row_sizes, row_starts = _segments(row, n)
+    kernels = _numba_kernels()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu = np.where(P > 0, w * c1 / (b2 * P + K), 0.0)
+    nu = np.zeros(n_labels)
+    best = np.inf
+    step, stalled = 1.0, 0
+    for _ in range(n_rounds):
+        coef = ratio - mu[lab]
+        a_end = np.where(coef > 0, top, bottom)
+        term = coef * a_end - nu[lab] * kappa
+        seg_max = np.maximum.reduceat(term, first)
+        h = np.maximum(seg_max, 0.0)  # kappa = 0: nothing predicted, 0
+        score = mu[col] * val + nu[col]
+        if kernels is not None:
+            x = kernels.row_top(row_starts, row_sizes, score, k, at_most)
+        else:
+            by_row = _grouped_desc_order(row, score, n)
+            keep = _within_rank(row[by_row], n) < k
+            if at_most:
+                keep &= score[by_row] > 0
+            x = np.zeros(val.size)
+            x[by_row[keep]] = 1.0
+        value = float(h.sum() + score @ x)
+        if value < best:
+            best, stalled = value, 0
+        else:
+            stalled += 1
+            if stalled >= 5:
+                step, stalled = step / 2.0, 0
+        # subgradient: the rows' sums minus each label's chosen (a, kappa)
+        seg_full = np.full(n_labels, np.inf)
+        seg_full[labels] = seg_max
+        hit_index = np.flatnonzero(term >= np.repeat(seg_full, sizes))
+        u, i = np.unique(lab[hit_index], return_index=True)  # first maximiser per label
+        where = np.full(n_labels, -1)
+        where[u] = hit_index[i]
+        a_star = np.zeros(n_labels)
+        k_star = np.zeros(n_labels)
+        on = labels[seg_max > 0]  # else kappa = 0 is the best
+        a_star[on] = a_end[where[on]]
+        k_star[on] = kappa[where[on]]
+        g_mu = np.bincount(col, weights=val * x, minlength=n_labels) - a_star
+        g_nu = np.bincount(col, weights=x, minlength=n_labels) - k_star
+        norm = float(g_mu @ g_mu + g_nu @ g_nu)
+        if norm == 0.0:
+            break  # a subgradient 0: the minimum of the dual
+        t = step * max(value - target, 1e-12 * abs(value)) / norm
+        mu -= t * g_mu
+        nu -= t * g_nu
+    return best * (1.0 + 1e-12) + 1e-15
 
 
 def _bca_passes(starts, sizes, active, col, val, x, A, K, P, w, b2, k, at_most, max_iter, tol):
@@ -1423,6 +1571,7 @@ def multilabel_decision(
     max_iter: int = 100,
     tol: float = 1e-12,
     evaluate: bool = True,
+    bound_iter: int = 100,
 ) -> BatchDecision:
     """The prediction of a multilabel batch that maximises its expected F-beta.
 
@@ -1533,7 +1682,8 @@ def multilabel_decision(
         result = _label_exact_decision(entries, b2, average, zero_division)
     else:
         result = _label_ecm_decision(
-            entries, b2, beta, average, k, budget, zero_division, max_iter, tol
+            entries, b2, beta, average, k, budget, zero_division, max_iter, tol, evaluate,
+            bound_iter,
         )
     picked, value, bound, n_iter, method = result
     return BatchDecision(_to_prediction(entries, picked), value, bound, n_iter, method)
