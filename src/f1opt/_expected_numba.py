@@ -197,7 +197,8 @@ def row_top(starts, sizes, score, k, positive_only):  # pragma: no cover - compi
 
 @numba.njit(cache=True, nogil=True)
 def row_top_linear(starts, sizes, col, val, alpha, gamma, k, positive_only):
-    """:func:`row_top` of the scores ``alpha[col] * val + gamma[col]``, not stored."""  # pragma: no cover
+    """:func:`row_top` of the scores ``alpha[col] * val + gamma[col]`` (never stored)."""
+    # pragma: no cover - compiled
     max_m = 0
     for i in range(starts.size):
         max_m = max(max_m, sizes[i])
