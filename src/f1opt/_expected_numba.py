@@ -228,3 +228,34 @@ def row_top_linear(starts, sizes, col, val, alpha, gamma, k, positive_only):
                 if score[t] <= 0.0:
                     x[s + t] = 0.0
     return x
+
+
+@numba.njit(cache=True, nogil=True)
+def label_dual(first, sizes, labels, top, bottom, kappa, ratio, mu, nu, a_star, k_star):
+    """The label part of the Lagrangian dual: ``sum_j h_j``, and each label's maximiser.
+
+    Label ``labels[q]`` holds the candidates ``first[q] .. first[q] + sizes[q]``
+    (``kappa`` predicted, ``a`` the sum of the ``kappa`` largest or smallest
+    probabilities); ``h_j`` is the largest ``(ratio - mu_j) a - nu_j kappa``,
+    0 (nothing predicted) included; ``a_star``, ``k_star`` get the first
+    maximiser. The same values as the numpy expression in ``_Dual``.
+    """
+    # pragma: no cover - compiled
+    total = 0.0
+    for q in range(labels.size):
+        j = labels[q]
+        best = 0.0
+        best_a = 0.0
+        best_k = 0.0
+        for e in range(first[q], first[q] + sizes[q]):
+            coef = ratio[e] - mu[j]
+            a = top[e] if coef > 0.0 else bottom[e]
+            term = coef * a - nu[j] * kappa[e]
+            if term > best:
+                best = term
+                best_a = a
+                best_k = kappa[e]
+        a_star[j] = best_a
+        k_star[j] = best_k
+        total += best
+    return total

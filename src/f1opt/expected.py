@@ -1446,18 +1446,41 @@ class _Dual:
     def __call__(self, mu, nu):
         """``L(mu, nu)`` and a subgradient ``(d/dmu, d/dnu)``."""
         e, lab, n_labels = self.entries, self.lab, self.n_labels
-        coef = self.ratio - mu[lab]
-        a_end = np.where(coef > 0, self.top, self.bottom)
-        term = coef * a_end - nu[lab] * self.kappa
-        seg_max = np.maximum.reduceat(term, self.first) if term.size else term
-        h = np.maximum(seg_max, 0.0)  # kappa = 0: nothing predicted, 0
+        a_star, k_star = np.zeros(n_labels), np.zeros(n_labels)
         kernels = _numba_kernels()
         if kernels is not None:
+            h_total = kernels.label_dual(
+                self.first,
+                self.sizes[self.labels],
+                self.labels,
+                self.top,
+                self.bottom,
+                self.kappa,
+                self.ratio,
+                mu,
+                nu,
+                a_star,
+                k_star,
+            )
             x = kernels.row_top_linear(
                 self.row_starts, self.row_sizes, e.col, e.val, mu, nu, self.k, self.at_most
             )
-            score = None
         else:
+            coef = self.ratio - mu[lab]
+            a_end = np.where(coef > 0, self.top, self.bottom)
+            term = coef * a_end - nu[lab] * self.kappa
+            seg_max = np.maximum.reduceat(term, self.first) if term.size else term
+            h_total = float(np.maximum(seg_max, 0.0).sum())  # kappa = 0: nothing, 0
+            # each label's first maximiser (kappa = 0 when no term is positive)
+            seg_full = np.full(n_labels, np.inf)
+            seg_full[self.labels] = seg_max
+            hit = np.flatnonzero(term >= np.repeat(seg_full, self.sizes))
+            labels_hit, first_hit = np.unique(lab[hit], return_index=True)
+            where = np.full(n_labels, -1)
+            where[labels_hit] = hit[first_hit]
+            on = self.labels[seg_max > 0]
+            a_star[on] = a_end[where[on]]
+            k_star[on] = self.kappa[where[on]]
             score = mu[e.col] * e.val + nu[e.col]
             by_row = _grouped_desc_order(e.row, score, e.shape[0])
             keep = _within_rank(e.row[by_row], e.shape[0]) < self.k
@@ -1467,18 +1490,7 @@ class _Dual:
             x[by_row[keep]] = 1.0
         rows_a = np.bincount(e.col, weights=e.val * x, minlength=n_labels)
         rows_k = np.bincount(e.col, weights=x, minlength=n_labels)
-        value = float(h.sum() + mu @ rows_a + nu @ rows_k)
-        # each label's first maximiser (kappa = 0 when no term is positive)
-        seg_full = np.full(n_labels, np.inf)
-        seg_full[self.labels] = seg_max
-        hit = np.flatnonzero(term >= np.repeat(seg_full, self.sizes))
-        labels_hit, first_hit = np.unique(lab[hit], return_index=True)
-        where = np.full(n_labels, -1)
-        where[labels_hit] = hit[first_hit]
-        a_star, k_star = np.zeros(n_labels), np.zeros(n_labels)
-        on = self.labels[seg_max > 0]
-        a_star[on] = a_end[where[on]]
-        k_star[on] = self.kappa[where[on]]
+        value = float(h_total + mu @ rows_a + nu @ rows_k)
         return value, rows_a - a_star, rows_k - k_star
 
 
