@@ -31,9 +31,12 @@ that maximises the expected F-beta follows from the probabilities alone.
   exact (exactly k: each row's top k; at most k: the prefixes of the greedy
   order of that partition matroid, which dominate every feasible set of each
   size); macro and weighted: the expected confusion matrix by block
-  coordinate ascent over rows with exact steps, from the linearisation of
-  the unbudgeted optimum, with that optimum as an upper bound (the certificate
-  of the gap). A probability-0 label (an unstored entry of a sparse matrix)
+  coordinate ascent over rows with exact steps (from each row's top k of
+  ``p`` times its label's slope at the unbudgeted optimum, restarted from the
+  gradient's top k while that pays), with a proven upper bound: the smaller
+  of the unbudgeted optimum and a Lagrangian dual (the certificate of the
+  gap). Threshold rules take budgets through :func:`f1opt.budget.top_k_scores`.
+  A probability-0 label (an unstored entry of a sparse matrix)
   is never predicted, so "exactly k" means ``min(k, non-zero labels)``.
 
 How the exact expectation is computed
@@ -1164,7 +1167,8 @@ class BatchDecision:
         budget; ``bound - objective`` is a certificate of the gap (0 where the
         method is exact).
     n_iter : int
-        Dinkelbach rounds or block coordinate ascent passes (1 otherwise).
+        Dinkelbach rounds or block coordinate ascent passes, over every
+        start (1 otherwise).
     method : str
         What was solved: "exact" (expected F under independence, exact),
         "taylor" (the same with the Taylor approximation of large batches),
