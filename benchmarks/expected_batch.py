@@ -18,7 +18,7 @@ k = 5 on the sets with at least 50 labels) labels per row, exactly k:
 
 * f1opt ecm: ``ExpectedF1(average, k=k, objective="ecm")``, the F1 of the
   expected confusion matrix (the objective xCOLUMNs optimises): micro by
-  Dinkelbach (global optimum), macro by one scan per label (global optimum,
+  Dinkelbach (global optimum), macro by Dinkelbach per label (global optimum,
   k = 0) or by block coordinate ascent (k > 0; each row's top k of p times
   its label's slope at the unbudgeted optimum, restarts from the gradient's
   top k while they pay).

@@ -105,7 +105,7 @@ from ._validation import (
     check_zero_division,
 )
 from .deciders import BaseDecider, _check_width
-from .kernels.cuts import _best_per_label, dinkelbach
+from .kernels.cuts import dinkelbach
 from .metrics import fbeta_from_counts, fbeta_score
 
 __all__ = [
@@ -1285,14 +1285,14 @@ def _fb(A, K, P, b2):
 
 
 def _label_optimum_counts(col, val, P, b2, n_labels):
-    """Each label's unbudgeted ECM optimum ``(A, K)``, by Dinkelbach's method per label.
+    """Each label's unbudgeted ECM optimum ``(A, K)`` and its entries, by Dinkelbach per label.
 
     ``A / (b^2 P + K)`` is largest on the set ``{p > A* / (b^2 P + K*)}`` (a
     linear-fractional program); from ratio 0 each round keeps the entries above
     the current ratio, which only rises, so entries dropped once never return.
     No sort: the rounds shrink the entries kept (most of them on the first).
     """
-    ratio = np.zeros(n_labels)
+    index = np.arange(val.size)  # the entries kept
     c, v = col, val
     denominator = b2 * P
     while True:
@@ -1302,8 +1302,8 @@ def _label_optimum_counts(col, val, P, b2, n_labels):
             ratio = np.where(P > 0, A / (denominator + K), 0.0)
         keep = v > ratio[c]
         if keep.all():
-            return A, K
-        c, v = c[keep], v[keep]
+            return A, K, index
+        c, v, index = c[keep], v[keep], index[keep]
 
 
 def _label_ecm_decision(
@@ -1311,8 +1311,8 @@ def _label_ecm_decision(
 ):
     """Macro / weighted F-beta of the expected confusion matrix.
 
-    No budget: separable, each label's best top set by one scan (global
-    optimum). With a budget: block coordinate ascent over rows with exact
+    No budget: separable, each label's best set by Dinkelbach's method (global
+    optimum; no sort). With a budget: block coordinate ascent over rows with exact
     steps (given the other rows, the labels of a row are independent terms),
     started from each row's top k of ``p`` times its label's slope at the
     unbudgeted optimum, then restarted from each row's top k of the gradient at
@@ -1327,24 +1327,15 @@ def _label_ecm_decision(
     def value_of(mask):
         return _ecm_value(entries, mask, np.zeros(n_labels), beta, average, zero_division)
 
-    if k == 0:  # per-label scan over top sets: the unbudgeted optimum
-        order = _column_order(entries)
-        sizes, starts = _segments(col[order], n_labels)
-        A_scan = _segment_cumsum(val[order], sizes)
-        rank = _within_rank(col[order], n_labels)
-        f_scan = _fb(A_scan, rank + 1.0, np.repeat(P, sizes), b2)
-        chosen = _best_per_label(np.repeat(w, sizes) * f_scan, sizes)
-        last = np.full(n_labels, -1)
-        has = chosen >= 0
-        last[has] = chosen[has] - starts[has]
+    if k == 0:  # separable: each label's best set, {p > F_j / (1 + b^2)} (global optimum)
         picked = np.zeros(val.size, dtype=bool)
-        picked[order[rank <= np.repeat(last, sizes)]] = True
+        picked[_label_optimum_counts(col, val, P, b2, n_labels)[2]] = True
         value = value_of(picked)
         return picked, value, value, 1, "ecm-scan"
     at_most = budget == "at_most"
     c1 = 1.0 + b2
     has_p = P > 0
-    A_free, K_free = _label_optimum_counts(col, val, P, b2, n_labels)
+    A_free, K_free, _ = _label_optimum_counts(col, val, P, b2, n_labels)
 
     def total(A, K):  # the objective up to the constant of the labels without entries
         return float(np.sum(w[has_p] * _fb(A[has_p], K[has_p], P[has_p], b2)))
@@ -1631,7 +1622,7 @@ def multilabel_decision(
         for "micro" (any budget), "macro" and "weighted" (no budget) and
         "samples". "ecm": the F-beta of the expected confusion matrix, as
         xCOLUMNs optimises it: micro by Dinkelbach (global optimum, any budget),
-        macro and weighted by a scan per label (global optimum) without a
+        macro and weighted by Dinkelbach per label (global optimum) without a
         budget and by block coordinate ascent with one. "auto": "exact" where
         available, "ecm" for macro and weighted with a budget.
     zero_division : float, default=0.0
