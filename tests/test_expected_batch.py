@@ -292,6 +292,58 @@ def test_budgeted_macro_bca_is_a_certified_local_optimum(shape, k, budget, avera
         assert values[others].max() <= result.objective + 1e-12
 
 
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize(("k", "budget"), CASES[1:])
+@pytest.mark.parametrize("average", ["macro", "weighted"])
+@pytest.mark.parametrize("beta", [0.5, 1.0, 2.0])
+def test_lagrangian_dual_bounds_the_budgeted_optimum_for_any_multipliers(
+    shape, k, budget, average, beta
+):
+    """Weak duality, checked against enumeration: every L(mu, nu) >= the best feasible ECM F."""
+    import f1opt.expected as expected
+
+    rng = np.random.default_rng(seed_of(shape, k, budget, average, beta))
+    P = random_matrix(rng, shape, zeros=True)
+    M = all_matrices(*shape)
+    best = brute_ecm(P, M, beta, 0.0, average)[feasible(M, P, k, budget)].max()
+    S = P.sum(axis=0)
+    w = np.full(shape[1], 1.0 / shape[1]) if average == "macro" else S / S.sum()
+    dual = expected._Dual(expected._entries(P), S, w, beta**2, k, budget == "at_most")
+    thetas = [(np.zeros(shape[1]), np.zeros(shape[1]))]
+    thetas += [(rng.normal(0, 0.5, shape[1]), rng.normal(0, 0.2, shape[1])) for _ in range(40)]
+    values = []
+    for mu, nu in thetas:
+        value, g_mu, g_nu = dual(mu, nu)
+        assert value >= best - 1e-12
+        values.append((value, g_mu, g_nu))
+    # the subgradient: L(theta') >= L(theta) + g . (theta' - theta) (L is convex)
+    for (mu, nu), (value, g_mu, g_nu) in zip(thetas, values, strict=True):
+        for (mu2, nu2), (value2, _, _) in zip(thetas[:10], values[:10], strict=True):
+            assert value2 >= value + g_mu @ (mu2 - mu) + g_nu @ (nu2 - nu) - 1e-12
+
+
+@pytest.mark.parametrize("budget", ["exactly", "at_most"])
+@pytest.mark.parametrize("average", ["macro", "weighted"])
+def test_budgeted_bound_is_tighter_than_the_unbudgeted_optimum(budget, average, monkeypatch):
+    """Where the budget binds, the Lagrangian bound is below the unbudgeted optimum."""
+    import f1opt.expected as expected
+
+    rng = np.random.default_rng(5)
+    P = rng.random((80, 6)) ** 0.7  # many likely labels per row: k = 1 binds
+    unbudgeted = multilabel_decision(P, average=average, k=1, budget=budget, bound_iter=0)
+    results = []
+    for use in (True, False):
+        monkeypatch.setattr(expected, "USE_NUMBA", use)
+        results.append(multilabel_decision(P, average=average, k=1, budget=budget))
+    result = results[0]
+    assert unbudgeted.bound == pytest.approx(
+        multilabel_decision(P, average=average, objective="ecm").objective, abs=1e-12
+    )
+    assert result.objective <= result.bound < unbudgeted.bound - 0.01
+    assert result.bound - result.objective < 0.01  # measured: 1.3e-3 (unbudgeted: 0.38)
+    assert results[1].bound == pytest.approx(result.bound, rel=1e-9)
+
+
 def test_ecm_gap_to_the_exact_expectation_is_small_on_tiny_batches():
     """The documented gap: exact E[micro F] lost by the expected-confusion-matrix optimum."""
     rng = np.random.default_rng(0)
@@ -462,6 +514,8 @@ def test_fit_sample_weight_equals_repeated_rows(calibration, average):
         (lambda: multilabel_decision([[0.2, 1.2]]), r"probabilities in \[0, 1\]"),
         (lambda: multilabel_decision([0.2, 0.3]), "must be 2-D"),
         (lambda: ecm_fbeta([[0.2, 0.3]], [[1, 0, 1]]), "same shape"),
+        (lambda: multilabel_decision([[0.2, 0.3]], k=1, bound_iter=-1), "`bound_iter` must"),
+        (lambda: multilabel_decision([[0.2, 0.3]], k=1, bound_iter=2.5), "`bound_iter` must"),
         (lambda: expected_fbeta([[0.2, 0.3]], [[1, 0]], average="x"), "`average`"),
         (
             lambda: ExpectedF1(average="macro", calibration="sigmoid").fit(
