@@ -1116,3 +1116,35 @@ def test_class_names_on_a_binary_rule_are_refused(tmp_path):
     rule_path.write_text(json.dumps(document))
     with pytest.raises(RuleFileError, match="only for multiclass rules"):
         load(rule_path)
+
+
+@pytest.mark.parametrize("objective", ["pooled", "fold_mean"])
+def test_fit_global_objective_is_the_comparison_candidates(tmp_path, objective):
+    from f1opt.compare import compare
+
+    rng = np.random.default_rng(5)
+    y = (rng.random(300) < 0.3).astype(int)
+    s = np.clip(0.3 * y + 0.7 * rng.random(300), 0, 1)
+    np.save(tmp_path / "s.npy", s)
+    np.save(tmp_path / "y.npy", y)
+    code = main(
+        f"fit -q --scores {tmp_path}/s.npy --labels {tmp_path}/y.npy --method global "
+        f"--objective {objective} --cv 4 --seed 3 -o {tmp_path}/rule.json".split()
+    )
+    assert code == 0
+    rule = json.loads((tmp_path / "rule.json").read_text())
+    want = compare(
+        s,
+        y,
+        target="binary",
+        average="binary",
+        methods=["global"],
+        cv=4,
+        random_state=3,
+        n_repeats=1,
+        n_bootstrap=0,
+        objective=objective,
+    )["global"].decider
+    assert float(rule["fitted"]["threshold_"]) == want.threshold_
+    if objective == "pooled":
+        assert want.threshold_ == GlobalThreshold().fit(s, y).threshold_

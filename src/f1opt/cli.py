@@ -424,7 +424,7 @@ def _cmd_fit(args) -> int:
                 f"method {method!r} does not apply to {task.kind} data with average "
                 f"{average!r}: {reason}"
             )
-        decider = fit_rule(  # the rule compare would refit as this candidate
+        decider = fit_rule(  # the rule compare refits as this candidate
             method,
             task.scores,
             task.y,
@@ -433,6 +433,7 @@ def _cmd_fit(args) -> int:
             beta=beta,
             cv=args.cv,
             random_state=args.seed,
+            objective=args.objective,
             options=_method_options(method, options, quiet=args.quiet),
         )
         chosen = method
@@ -898,6 +899,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=5,
         help="folds of --method auto and of a binary global rule's fold-mean threshold (default 5)",
+    )
+    p.add_argument(
+        "--objective",
+        choices=("pooled", "fold_mean"),
+        default="pooled",
+        help="--method global on binary scores: the threshold best on all the scores (pooled, "
+        "default, as GlobalThreshold().fit) or the exact maximiser of the mean F over --cv "
+        "shuffled folds seeded by --seed (fold_mean, what --method auto uses)",
     )
     p.add_argument(
         "--repeats",

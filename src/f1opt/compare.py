@@ -430,6 +430,8 @@ class Comparison:
         The default decision first, then in order of complexity.
     n_repeats : int
         Rounds of shared folds.
+    random_state : int or None
+        The seed of the folds (``None`` when the splits were given).
     """
 
     @property
@@ -448,6 +450,7 @@ class Comparison:
     splits: list
     candidates: list
     n_repeats: int = 1
+    random_state: int | None = None
 
     @property
     def n_splits(self) -> int:
@@ -860,6 +863,7 @@ def compare(
         splits=splits,
         candidates=results,
         n_repeats=len(rounds),
+        random_state=random_state if isinstance(cv, (int, np.integer)) else None,
     )
 
 

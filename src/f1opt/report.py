@@ -925,18 +925,28 @@ def _command_lines(section) -> tuple[str, str]:
     calibration = getattr(decider, "calibration", None)
     if row.method == "expected" and calibration is not None:
         parts.append(f"--calibration {calibration}")
+    comparison = section.comparison
+    fold_mean = row.candidate.objective == "fold_mean" and comparison.target == "binary"
+    folds = comparison.n_splits // max(1, comparison.n_repeats)
+    seed = comparison.random_state
+    if fold_mean:  # the threshold depends on the folds: name them
+        parts.append(f"--objective fold_mean --cv {folds} --seed {seed}")
     parts.append("-o rule.json")
     command = " ".join(parts)
+    about = f"# scores: the validation scores, shape {np.shape(section.scores)}; y: their labels\n"
+    tail = 'y_pred = rule.predict(new_scores)\nrule.save("rule.json")  # f1opt.load reads it back'
+    if fold_mean:
+        python = (
+            "from f1opt.compare import fit_rule\n"
+            + about
+            + f'rule = fit_rule("global", scores, y, target="binary", average="binary", '
+            f"beta={section.beta:g}, cv={folds}, random_state={seed})\n" + tail
+        )
+        return command, python
     name = type(decider).__name__
     where = "f1opt" if name in getattr(f1opt, "__all__", ()) else type(decider).__module__
     rep = " ".join(repr(decider).split())
-    python = (
-        f"from {where} import {name}\n"
-        f"# scores: the validation scores, shape {np.shape(section.scores)}; y: their labels\n"
-        f"rule = {rep}.fit(scores, y)\n"
-        "y_pred = rule.predict(new_scores)\n"
-        'rule.save("rule.json")  # f1opt.load("rule.json") reads it back'
-    )
+    python = f"from {where} import {name}\n" + about + f"rule = {rep}.fit(scores, y)\n" + tail
     return command, python
 
 
