@@ -410,8 +410,8 @@ def _plot_cv(section, path) -> str:
         if row.chosen:
             tick.set_fontweight("bold")
     ax.set_ylim(-0.6, len(rows) - 0.4)
-    ax.set_xlabel(f"{section.average} {fname}, out of fold")
-    ax.set_title(f"cross-validated {fname} of every rule ({section.comparison.folds_text})")
+    ax.set_xlabel(f"{section.average} {fname}, out of fold ({section.comparison.folds_text})")
+    ax.set_title(f"cross-validated {fname} of every rule")
     ax.grid(axis="x", color="0.92")
     fig.savefig(path)
     return (
