@@ -48,6 +48,7 @@ from .methods import (
     is_batch_dependent,
     make_decider,
     method_reason,
+    rule_summary,
 )
 from .metrics import AVERAGES
 
@@ -451,7 +452,7 @@ def _cmd_fit(args) -> int:
         f"method: {chosen} ({type(decider).__name__}), {average} F{beta:g} on the fitted data: "
         f"{score:.4f}"
     )
-    summary = _rule_summary(decider)
+    summary = rule_summary(decider)
     if summary:
         print(summary)
     print(f"rule written to {output}")
@@ -477,19 +478,6 @@ def _options(args) -> dict:
     if epochs < 1:
         raise UsageError(f"--epochs must be at least 1, but got {epochs}")
     return {"stretcher": {"epochs": epochs}}
-
-
-def _rule_summary(decider) -> str:
-    if hasattr(decider, "threshold_"):
-        return f"threshold: {float(decider.threshold_):.6g}"
-    if hasattr(decider, "thresholds_"):
-        t = np.asarray(decider.thresholds_, dtype=float)
-        shown = ", ".join(f"{v:.4g}" for v in t[:8]) + (", ..." if t.size > 8 else "")
-        return f"thresholds ({t.size}): {shown}"
-    if hasattr(decider, "weights_"):
-        w = np.asarray(decider.weights_, dtype=float)
-        return "weights: " + ", ".join(f"{v:.4g}" for v in w[:8]) + (", ..." if w.size > 8 else "")
-    return ""
 
 
 def _fit_dask(args, beta: float, output: Path) -> int:
@@ -522,7 +510,7 @@ def _fit_dask(args, beta: float, output: Path) -> int:
         f"method: {method} ({type(decider).__name__}) on Dask, {average} F{beta:g} on the "
         f"fitted data: {float(decider.best_score_):.4f}"
     )
-    print(_rule_summary(decider))
+    print(rule_summary(decider))
     print(f"rule written to {output}")
     return EXIT_OK
 

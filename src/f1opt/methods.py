@@ -481,3 +481,26 @@ def import_decider_modules() -> None:
             importlib.import_module(f"{__package__}.{module}")
         except ImportError:  # optional dependency (torch) missing
             pass
+
+
+def rule_summary(decider, shown: int = 8) -> str:
+    """One line on what a fitted rule decides (CLI output and the report), or "".
+
+    E.g. ``"threshold 0.42: predict positive iff score >= 0.42"``.
+    """
+    if decider is None:
+        return ""
+    threshold = getattr(decider, "threshold_", None)
+    if threshold is not None:
+        t = float(threshold)
+        return "" if np.isnan(t) else f"threshold {t:.6g}: predict positive iff score >= {t:.6g}"
+    more = lambda a: ", ..." if a.size > shown else ""  # noqa: E731
+    if hasattr(decider, "thresholds_"):
+        t = np.asarray(decider.thresholds_, dtype=float)
+        values = ", ".join(f"{v:.4g}" for v in t[:shown])
+        return f"per-label thresholds ({t.size}): {values}{more(t)}"
+    if hasattr(decider, "weights_"):
+        w = np.asarray(decider.weights_, dtype=float)
+        values = ", ".join(f"{v:.4g}" for v in w[:shown])
+        return f"argmax_k (weights_[k] * p_k + offsets_[k]), weights_: {values}{more(w)}"
+    return ""

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from .compare import paired_gain
+from .methods import METHOD_NAMES, rule_summary
 
 __all__ = [
     "Section",
@@ -307,8 +308,6 @@ def method_style(method: str) -> dict:
     style : dict
         ``{"color": hex string, "marker": matplotlib marker}``.
     """
-    from .methods import METHOD_NAMES
-
     names = list(METHOD_NAMES)
     i = names.index(method) if method in names else len(names) + abs(hash(method)) % 2
     return {"color": _PALETTE[i % len(_PALETTE)], "marker": _MARKERS[i % len(_MARKERS)]}
@@ -897,21 +896,6 @@ def _decision_notes(section) -> list[str]:
     return out
 
 
-def _rule_summary(decider) -> str:
-    if decider is None:
-        return ""
-    t = getattr(decider, "threshold_", None)
-    if t is not None and np.isfinite(float(t)):
-        return f"predict positive iff score >= {float(t):.6g}"
-    if hasattr(decider, "thresholds_"):
-        t = np.asarray(decider.thresholds_, dtype=float)
-        shown = ", ".join(f"{v:.4g}" for v in t[:10]) + (", ..." if t.size > 10 else "")
-        return f"per-label thresholds: {shown}"
-    if hasattr(decider, "weights_"):
-        return "argmax_k (weights_[k] * p_k + offsets_[k])"
-    return ""
-
-
 def _command_lines(section) -> tuple[str, str]:
     """The ``f1opt fit`` command and the Python lines that refit the chosen rule."""
     import f1opt
@@ -976,7 +960,7 @@ def _section_html(i, section, figures) -> str:
         box.append(f'<p class="{"warn" if warn else ""}">{note}</p>')
     chosen = section.comparison.chosen
     if chosen is not None and chosen.decider is not None:
-        summary = _rule_summary(chosen.decider)
+        summary = rule_summary(chosen.decider, shown=10)
         if summary:
             end = "" if summary.endswith(".") else "."
             box.append(f"<p>Refitted on all the validation rows: {html.escape(summary)}{end}</p>")
