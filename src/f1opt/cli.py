@@ -749,8 +749,7 @@ def _add_data_args(
         metavar="FILE",
         help="scores: CSV/TSV (also .gz), NPY, NPZ or Parquet; 1 column (binary), 2 "
         "probability columns of a binary predict_proba, L columns (multilabel) or K class "
-        "probabilities (multiclass). CSV and Parquet need pyarrow (pip install "
-        "'f1opt[report]')",
+        "probabilities (multiclass)",
     )
     if labels:
         p.add_argument(

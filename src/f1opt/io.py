@@ -184,7 +184,7 @@ def _require_pyarrow(what: str = "reading or writing Parquet"):
         import pyarrow.compute  # noqa: F401
     except ImportError:
         raise ImportError(
-            f"{what} needs pyarrow: pip install 'f1opt[report]' (or pip install pyarrow)"
+            f"{what} needs pyarrow, a dependency of f1opt: pip install pyarrow"
         ) from None
 
 
