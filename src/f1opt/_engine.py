@@ -313,6 +313,18 @@ def global_search(
     layout, gw, p = _group_layout(y, w, average)
     if average == "weighted" and p.sum() == 0:
         return np.inf, float(zero_division)  # every threshold scores zero_division
+    if engine is None and kind == "sort" and scores.size >= settings.bucket_min_size:
+        kind = "compiled" if compiled_kernels(settings) is not None else "buckets"
+    if kind in ("buckets", "compiled") and scores.dtype in (np.float32, np.float64):
+        by_rows = layout[0] == "rows"
+        found = _buckets.bucketed_grouped_sweep(
+            np.ascontiguousarray(scores), np.ascontiguousarray(y), w, layout[0], gw, p, beta,
+            zero_division, _cuts.threshold_dtype(dtype),
+            settings.bits(scores.size, 1 if by_rows else scores.shape[1]),
+            compiled_kernels(settings) if kind == "compiled" else None,
+        )  # fmt: skip
+        if found is not None:
+            return found
     return _cuts.grouped_sweep(
         scores.ravel(), y.ravel(), None, gw, p, beta, zero_division, w,
         _cuts.threshold_dtype(dtype), layout=layout,

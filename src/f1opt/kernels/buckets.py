@@ -575,3 +575,249 @@ def per_label_cut_candidates(
     roles = plan_per_label(counts, beta, average, max_iter)
     gathered = per_label_gather(scores, y, roles, counts, bits, sample_weight, compiled)
     return [candidates_from_gathered(counts[j], *gathered[j], dtype=dtype) for j in range(n_labels)]
+
+
+# ---------------------------------------------------------------- global sweeps by buckets
+
+#: entries per block of the numpy passes (bounds their memory)
+_BLOCK_ENTRIES = 1 << 20
+
+
+def column_bucket_deltas(counts, p, gw, beta, zero_division=0.0):
+    """Macro / weighted F changes per bucket from per-label counts (columns are the groups).
+
+    Parameters
+    ----------
+    counts : ndarray of shape (n_labels, 2, n_buckets)
+        (Weighted) entries and positives of every label in every bucket.
+    p, gw : ndarray of shape (n_labels,)
+        Positives and (normalised) weight of every label.
+
+    Returns
+    -------
+    delta, gain : ndarray of shape (n_buckets,)
+        The change of the weighted sum of label F-betas across each bucket,
+        and the most a cut inside it can add to the sum at its top edge.
+    sizes : ndarray of shape (n_buckets,)
+        (Weighted) entries of each bucket (0 exactly when it is empty).
+    used : ndarray of int
+        The non-empty buckets, increasing.
+    tp_above, k_above : ndarray of shape (n_labels, used.size)
+        Each label's counts strictly above each non-empty bucket.
+    """
+    n_buckets = counts.shape[2]
+    sizes = counts[:, 0, :].sum(axis=0)
+    used = np.flatnonzero(sizes > 0)  # empty buckets change nothing: work on the others
+    n, pos = counts[:, 0, used], counts[:, 1, used]
+    k_incl = np.cumsum(n[:, ::-1], axis=1)[:, ::-1]
+    tp_incl = np.cumsum(pos[:, ::-1], axis=1)[:, ::-1]
+    k_above, tp_above = k_incl - n, tp_incl - pos
+    pc, gc = p[:, None], gw[:, None]
+    f_before = fbeta_from_counts(tp_above, k_above, pc, beta, zero_division)
+    delta, gain = np.zeros(n_buckets), np.zeros(n_buckets)
+    f_after = fbeta_from_counts(tp_incl, k_incl, pc, beta, zero_division)
+    delta[used] = (gc * (f_after - f_before)).sum(0)
+    bound = fbeta_from_counts(tp_above + pos, k_above + pos, pc, beta, zero_division)
+    gain[used] = (gc * (bound - f_before)).sum(0)
+    return delta, gain, sizes, used, tp_above, k_above
+
+
+def row_bucket_deltas(scores, y, w, bits, p, gw, beta, zero_division=0.0, compiled=None):
+    """Samples-F changes per bucket of a row-major (n, L) matrix (rows are the groups).
+
+    Blocks of rows get uint32 keys with each entry's label in the lowest key
+    bit (which never names a bucket); numpy sorts each row; then each row is
+    walked from its top bucket down (see
+    :func:`f1opt.kernels.compiled.row_walk`; the numpy walk gives the same).
+
+    Returns
+    -------
+    delta, gain : ndarray of shape (2**bits,)
+        The change of the weighted sum of row F-betas across each bucket, and
+        the most a cut inside it can add to the sum at its top edge.
+    sizes : ndarray of shape (2**bits,)
+        Entries of each bucket.
+    """
+    shift = 32 - bits
+    n_buckets = 1 << bits
+    n, n_labels = scores.shape
+    b2 = beta * beta
+    delta, gain, sizes = np.zeros(n_buckets), np.zeros(n_buckets), np.zeros(n_buckets, np.int64)
+    step = max(1, _BLOCK_ENTRIES // n_labels)
+    y = as_label_array(y)
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        if compiled is not None:
+            keys = compiled.row_keys(scores[r0:r1], y[r0:r1])
+        else:
+            keys = keys32(scores[r0:r1])
+            keys &= np.uint32(0xFFFFFFFE)
+            keys |= y[r0:r1]
+        keys.sort(axis=1)
+        wb = None if w is None else w[r0:r1]
+        if compiled is not None:
+            compiled.row_walk(
+                keys, _weights_arg(wb), p[r0:r1], gw[r0:r1], shift, b2, float(zero_division),
+                delta, gain, sizes,
+            )  # fmt: skip
+            continue
+        keys = keys[:, ::-1]  # descending
+        b = (keys >> np.uint32(shift)).astype(np.int64)
+        wi = np.ones((r1 - r0, 1)) if wb is None else wb[:, None]
+        tp = np.cumsum(keys & np.uint32(1), axis=1, dtype=np.float64) * wi
+        k = np.cumsum(np.ones(b.shape), axis=1) * wi
+        last = np.ones(b.shape, dtype=bool)  # last entry of each run of one bucket
+        last[:, :-1] = b[:, 1:] != b[:, :-1]
+        rr, cc = np.nonzero(last)
+        tp_end, k_end, bb = tp[rr, cc], k[rr, cc], b[rr, cc]
+        first_run = np.ones(rr.size, dtype=bool)
+        first_run[1:] = rr[1:] != rr[:-1]
+        tp_start = np.where(first_run, 0.0, np.roll(tp_end, 1))
+        k_start = np.where(first_run, 0.0, np.roll(k_end, 1))
+        pr, gr = p[r0:r1][rr], gw[r0:r1][rr]
+        f0 = fbeta_from_counts(tp_start, k_start, pr, beta, zero_division)
+        f1 = fbeta_from_counts(tp_end, k_end, pr, beta, zero_division)
+        ub = fbeta_from_counts(tp_end, k_start + tp_end - tp_start, pr, beta, zero_division)
+        delta += np.bincount(bb, weights=gr * (f1 - f0), minlength=n_buckets)
+        gain += np.bincount(bb, weights=gr * (ub - f0), minlength=n_buckets)
+        sizes += np.bincount(bb, minlength=n_buckets)
+    return delta, gain, sizes
+
+
+def gather_range(scores, lo_key, hi_key, capacity, compiled=None):
+    """Flat indices of the scores whose key lies in ``[lo_key, hi_key]``, and the nearest outside.
+
+    Returns
+    -------
+    index : ndarray of int64
+    above, below : float
+        Lowest score above the range (``inf`` if none), highest below (``-inf``).
+    """
+    if compiled is not None:
+        return compiled.gather_range(scores, np.uint32(lo_key), np.uint32(hi_key), int(capacity))
+    parts, above, below = [], np.inf, -np.inf
+    for s0 in range(0, scores.size, _BLOCK_ENTRIES):
+        chunk = scores[s0 : s0 + _BLOCK_ENTRIES]
+        keys = keys32(chunk)
+        hi, lo = keys > hi_key, keys < lo_key
+        if hi.any():
+            above = min(above, float(chunk[hi].min()))
+        if lo.any():
+            below = max(below, float(chunk[lo].max()))
+        parts.append(np.flatnonzero(~(hi | lo)) + s0)
+    return np.concatenate(parts), above, below
+
+
+def _row_counts_above(scores, y, w, rows, hi_key):
+    """(Weighted) positives and entries above ``hi_key`` of the given rows."""
+    n_labels = scores.shape[1]
+    tp0, k0 = np.empty(rows.size), np.empty(rows.size)
+    step = max(1, _BLOCK_ENTRIES // n_labels)
+    for r0 in range(0, rows.size, step):
+        sel = rows[r0 : r0 + step]
+        hi = keys32(scores[sel]) > hi_key
+        tp0[r0 : r0 + step] = (hi & (as_label_array(y[sel]) == 1)).sum(axis=1)
+        k0[r0 : r0 + step] = hi.sum(axis=1)
+    if w is not None:
+        tp0 *= w[rows]
+        k0 *= w[rows]
+    return tp0, k0
+
+
+def bucketed_grouped_sweep(
+    scores, y, w, layout, gw, p, beta, zero_division, dtype, bits, compiled=None,
+    max_fraction=0.25,
+):  # fmt: skip
+    """Exact best global threshold for macro / weighted (columns) or samples (rows) F-beta.
+
+    The same result as :func:`f1opt.kernels.cuts.grouped_sweep` on the flattened
+    matrix, without sorting it. One counting pass gives, for every bucket of
+    the float32 keys, the exact objective at its edges and an upper bound for
+    every cut inside it (per label from per-label counts, or per row from each
+    row's own entries, sorted). Every cut that can be optimal lies in the key
+    range from the highest to the lowest bucket whose bound reaches the best
+    edge; a second pass gathers that range only, and the grouped sweep solves
+    it exactly, each group starting from its counts above the range.
+
+    Parameters
+    ----------
+    scores, y : ndarray of shape (n, n_labels), C-contiguous
+    w : ndarray of shape (n,) or None
+        Positive row weights.
+    layout : {"cols", "rows"}
+    gw, p : ndarray
+        Weight and (weighted) positives of each group (label or row).
+    dtype : numpy dtype of the threshold
+    bits : int
+        Key bits naming a bucket.
+    compiled : module, optional
+    max_fraction : float
+        When the range holds more than this fraction of the entries (scores
+        crowded into a few buckets), or the empty cut is nearly best, returns
+        None: the caller sorts everything instead.
+
+    Returns
+    -------
+    (threshold, score) or None
+    """
+    from .cuts import _EPS, grouped_sweep
+
+    n, n_labels = scores.shape
+    m = n * n_labels
+    gw = np.asarray(gw, dtype=np.float64)
+    total_gw = gw.sum()
+    if total_gw <= 0 or m == 0:
+        return None
+    gw = gw / total_gw
+    p = np.asarray(p, dtype=np.float64)
+    shift = 32 - bits
+    if layout == "cols":
+        counts = per_label_counts(scores, y, bits, w, compiled)
+        delta, gain, sizes, used, tp_above, k_above = column_bucket_deltas(
+            counts, p, gw, beta, zero_division
+        )
+    else:
+        delta, gain, sizes = row_bucket_deltas(
+            scores, y, w, bits, p, gw, beta, zero_division, compiled
+        )
+    base = float((gw * np.where(p > 0, 0.0, zero_division)).sum())
+    # descending bucket order: the total after each bucket, and at its top edge
+    after = base + np.cumsum(delta[::-1])
+    top = np.concatenate(([base], after[:-1]))
+    nonempty = sizes[::-1] > 0
+    tol = 8 * _EPS * (3 * m + 16)
+    best_edge = float(after[nonempty].max()) if nonempty.any() else base
+    if base >= best_edge - tol:
+        return None  # the empty cut is (nearly) best: the full sweep decides exactly
+    cand = np.flatnonzero(nonempty & (top + gain[::-1] >= best_edge - tol))
+    first, last = int(cand[0]), int(cand[-1])  # descending positions
+    hi_bucket, lo_bucket = len(delta) - 1 - first, len(delta) - 1 - last
+    in_range = float(sizes[lo_bucket : hi_bucket + 1].sum())
+    if in_range > max_fraction * m * (1.0 if w is None else float(np.max(w))):
+        return None
+    lo_key = lo_bucket << shift
+    hi_key = ((hi_bucket + 1) << shift) - 1
+    flat_s, flat_y = scores.reshape(-1), y.reshape(-1)
+    capacity = int(in_range) if (layout == "rows" or w is None) else 1024
+    index, above, below = gather_range(flat_s, lo_key, hi_key, capacity, compiled)
+    values, labels = flat_s[index], flat_y[index]
+    if layout == "cols":
+        groups = index % n_labels
+        col = int(np.searchsorted(used, hi_bucket))  # the top bucket is not empty
+        start = (tp_above[:, col], k_above[:, col])
+        g_w, g_p, rows = gw, p, None
+    else:
+        rows, groups = np.unique(index // n_labels, return_inverse=True)
+        groups = groups.ravel()
+        start = _row_counts_above(scores, y, w, rows, hi_key)
+        g_w, g_p = gw[rows], p[rows]
+    w_entries = None if w is None else w[index // n_labels]
+    threshold, score = grouped_sweep(
+        values, labels, groups, g_w, g_p, beta, zero_division, w_entries, dtype,
+        compiled=compiled, start=start, outside=(above, below),
+    )  # fmt: skip
+    if rows is not None:  # the rows outside the range keep their F across it
+        touched = g_w.sum()
+        f_start = fbeta_from_counts(start[0], start[1], g_p, beta, zero_division)
+        score = float(top[first] - (g_w * f_start).sum() + score * touched)
+    return threshold, score
