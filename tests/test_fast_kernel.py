@@ -243,14 +243,15 @@ def _brute_global(S, Y, w, beta, average, zero_division):
     """Best F over every distinct cut (and the empty one); fewest positives among ties.
 
     Scored by f1opt.metrics.fbeta_score, checked against sklearn where every group has a
-    positive (where one has none, the two may define F differently).
+    positive and there are two labels or more (where one has none, or one column is read as
+    binary, the two define F differently).
     """
     from sklearn.metrics import fbeta_score as sk_fbeta
 
     from f1opt.metrics import fbeta_score
 
     axis = 1 if average == "samples" else 0
-    compare = (Y.sum(axis=axis) > 0).all()
+    compare = (Y.sum(axis=axis) > 0).all() and Y.shape[1] > 1  # sklearn: (n, 1) is binary
     cuts = [np.inf] + sorted(set(S.ravel().tolist()), reverse=True)
     best = None
     for t in cuts:

@@ -685,27 +685,14 @@ def row_bucket_deltas(scores, y, w, bits, p, gw, beta, zero_division=0.0, compil
 
 
 def gather_range(scores, lo_key, hi_key, capacity, compiled=None):
-    """Flat indices of the scores whose key lies in ``[lo_key, hi_key]``, and the nearest outside.
-
-    Returns
-    -------
-    index : ndarray of int64
-    above, below : float
-        Lowest score above the range (``inf`` if none), highest below (``-inf``).
-    """
+    """Flat indices of the scores whose key lies in ``[lo_key, hi_key]`` (``capacity`` of them)."""
     if compiled is not None:
         return compiled.gather_range(scores, np.uint32(lo_key), np.uint32(hi_key), int(capacity))
-    parts, above, below = [], np.inf, -np.inf
+    parts = []
     for s0 in range(0, scores.size, _BLOCK_ENTRIES):
-        chunk = scores[s0 : s0 + _BLOCK_ENTRIES]
-        keys = keys32(chunk)
-        hi, lo = keys > hi_key, keys < lo_key
-        if hi.any():
-            above = min(above, float(chunk[hi].min()))
-        if lo.any():
-            below = max(below, float(chunk[lo].max()))
-        parts.append(np.flatnonzero(~(hi | lo)) + s0)
-    return np.concatenate(parts), above, below
+        keys = keys32(scores[s0 : s0 + _BLOCK_ENTRIES])
+        parts.append(np.flatnonzero((keys >= lo_key) & (keys <= hi_key)) + s0)
+    return np.concatenate(parts)
 
 
 def _row_counts_above(scores, y, w, rows, hi_key):
@@ -797,9 +784,24 @@ def bucketed_grouped_sweep(
         return None
     lo_key = lo_bucket << shift
     hi_key = ((hi_bucket + 1) << shift) - 1
+    # one pass gathers the range and the non-empty bucket next to it on each side,
+    # whose scores give the nearest scores outside (for the thresholds at its edges)
+    filled = np.flatnonzero(sizes > 0)
+    at = np.searchsorted(filled, [lo_bucket, hi_bucket])
+    ctx_lo = int(filled[at[0] - 1]) if at[0] > 0 else lo_bucket
+    ctx_hi = int(filled[at[1] + 1]) if at[1] + 1 < filled.size else hi_bucket
     flat_s, flat_y = scores.reshape(-1), y.reshape(-1)
-    capacity = int(in_range) if (layout == "rows" or w is None) else 1024
-    index, above, below = gather_range(flat_s, lo_key, hi_key, capacity, compiled)
+    if layout == "cols" and w is not None:  # sizes are weighted: count the entries
+        unit = per_label_counts(scores, y, bits, None, compiled)[:, 0, :].sum(axis=0)
+    else:
+        unit = sizes
+    capacity = int(round(float(unit[ctx_lo : ctx_hi + 1].sum())))
+    index = gather_range(flat_s, ctx_lo << shift, ((ctx_hi + 1) << shift) - 1, capacity, compiled)
+    keys = keys32(flat_s[index])
+    up, down = keys > hi_key, keys < lo_key
+    above = float(flat_s[index[up]].min()) if up.any() else np.inf
+    below = float(flat_s[index[down]].max()) if down.any() else -np.inf
+    index = index[~(up | down)]
     values, labels = flat_s[index], flat_y[index]
     if layout == "cols":
         groups = index % n_labels

@@ -327,7 +327,9 @@ def row_walk(keys, w, p, gw, shift, b2, zero_division, delta, gain, sizes):  # p
                 nall += 1
                 j -= 1
             bi = np.int64(b)
-            bound = _fbeta(tp + wi * npos, k + wi * npos, pi, b2, zero_division)
+            bound = f0  # no positive in the run: no cut inside it gains
+            if npos > 0:
+                bound = _fbeta(tp + wi * npos, k + wi * npos, pi, b2, zero_division)
             tp += wi * npos
             k += wi * nall
             f1 = _fbeta(tp, k, pi, b2, zero_division)
@@ -339,45 +341,16 @@ def row_walk(keys, w, p, gw, shift, b2, zero_division, delta, gain, sizes):  # p
 
 @numba.njit(cache=True, nogil=True)
 def gather_range(scores, lo_key, hi_key, capacity):  # pragma: no cover - compiled
-    """Indices of the scores whose key is in ``[lo_key, hi_key]``; nearest scores outside.
-
-    ``capacity`` is the expected number of indices (the array grows past it).
-
-    Returns
-    -------
-    index : ndarray of int64
-    above : float
-        Lowest score with a key above ``hi_key`` (``inf`` if none).
-    below : float
-        Highest score with a key below ``lo_key`` (``-inf`` if none).
-    """
+    """Indices of the scores whose key is in ``[lo_key, hi_key]`` (``capacity`` of them)."""
     n = scores.shape[0]
-    index = np.empty(capacity, dtype=np.int64)
-    above = np.inf
-    below = -np.inf
-    buf = np.empty(_BLOCK, dtype=np.float32)
-    bits = buf.view(np.uint32)
+    index = np.empty(capacity + 1, dtype=np.int64)
+    width = hi_key - lo_key
     zero = np.float32(0.0)
+    buf = np.empty(1, dtype=np.float32)
+    bits = buf.view(np.uint32)
     count = 0
-    for start in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - start)
-        for i in range(m):
-            buf[i] = np.float32(scores[start + i]) + zero
-        for i in range(m):
-            key = _key(bits[i])
-            if key > hi_key:
-                v = np.float64(scores[start + i])
-                if v < above:
-                    above = v
-            elif key < lo_key:
-                v = np.float64(scores[start + i])
-                if v > below:
-                    below = v
-            else:
-                if count == index.shape[0]:  # the capacity was a hint: grow
-                    grown = np.empty(2 * count + 1024, dtype=np.int64)
-                    grown[:count] = index
-                    index = grown
-                index[count] = start + i
-                count += 1
-    return index[:count], above, below
+    for i in range(n):
+        buf[0] = np.float32(scores[i]) + zero
+        index[count] = i  # branch-free: kept only when inside (unsigned: wraps below lo_key)
+        count += (_key(bits[0]) - lo_key) <= width
+    return index[:count]
