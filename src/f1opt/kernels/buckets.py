@@ -711,6 +711,153 @@ def _row_counts_above(scores, y, w, rows, hi_key):
     return tp0, k0
 
 
+def plan_range(delta, gain, sizes, base, m, bits, max_fraction=0.25, unit=None):
+    """The key range that holds every cut that can be optimal, from per-bucket changes.
+
+    Parameters
+    ----------
+    delta, gain, sizes : ndarray of shape (2**bits,)
+        See :func:`column_bucket_deltas` / :func:`row_bucket_deltas` (normalised group weights).
+    base : float
+        The objective of the empty cut.
+    m : int
+        Entries in all (for the rounding bound).
+    unit : ndarray of shape (2**bits,), optional
+        Entries per bucket when ``sizes`` are weighted.
+
+    Returns
+    -------
+    plan : dict or None
+        None when the empty cut is nearly best or the range holds more than
+        ``max_fraction`` of the entries (the caller then sorts everything).
+    """
+    from .cuts import _EPS
+
+    shift = 32 - bits
+    unit = sizes if unit is None else unit
+    after = base + np.cumsum(delta[::-1])  # descending order: the total after each bucket
+    top = np.concatenate(([base], after[:-1]))  # ... and at its top edge
+    nonempty = sizes[::-1] > 0
+    tol = 8 * _EPS * (3 * m + 16)
+    best_edge = float(after[nonempty].max()) if nonempty.any() else base
+    if base >= best_edge - tol:
+        return None  # the empty cut is (nearly) best: the full sweep decides exactly
+    cand = np.flatnonzero(nonempty & (top + gain[::-1] >= best_edge - tol))
+    first, last = int(cand[0]), int(cand[-1])  # descending positions
+    hi_bucket, lo_bucket = len(delta) - 1 - first, len(delta) - 1 - last
+    if float(unit[lo_bucket : hi_bucket + 1].sum()) > max_fraction * m:
+        return None
+    # the gather also takes the non-empty bucket next to the range on each side,
+    # whose scores give the nearest scores outside (for the thresholds at its edges)
+    filled = np.flatnonzero(sizes > 0)
+    at = np.searchsorted(filled, [lo_bucket, hi_bucket])
+    ctx_lo = int(filled[at[0] - 1]) if at[0] > 0 else lo_bucket
+    ctx_hi = int(filled[at[1] + 1]) if at[1] + 1 < filled.size else hi_bucket
+    return dict(
+        hi_bucket=hi_bucket,
+        lo_key=lo_bucket << shift,
+        hi_key=((hi_bucket + 1) << shift) - 1,
+        ctx_lo_key=ctx_lo << shift,
+        ctx_hi_key=((ctx_hi + 1) << shift) - 1,
+        capacity=int(round(float(unit[ctx_lo : ctx_hi + 1].sum()))),
+        top=float(top[first]),
+    )
+
+
+def gather_range_block(scores, y, w, layout, plan, compiled=None, block=0, p=None, gw=None):
+    """The entries of a (partition of a) matrix inside the planned range, and their groups.
+
+    Returns
+    -------
+    values, labels : ndarray of shape (r,)
+    weights : ndarray of shape (r,) or None
+    groups : ndarray of int64 of shape (r,)
+        The label of each entry (``"cols"``), or its row as ``block << 32 | row`` (``"rows"``).
+    above, below : float
+        Nearest scores outside the range (``inf`` / ``-inf`` if none).
+    rows : tuple or None
+        For ``"rows"``: the touched rows' ids, their counts above the range,
+        positives and group weights (``p``, ``gw`` per row of this block).
+    """
+    n, n_labels = scores.shape
+    flat_s, flat_y = scores.reshape(-1), y.reshape(-1)
+    lo_key, hi_key = plan["lo_key"], plan["hi_key"]
+    capacity = plan["capacity"] if block < 0 else None  # exact only for the whole matrix
+    if capacity is not None and compiled is not None:
+        index = compiled.gather_range(
+            flat_s, np.uint32(plan["ctx_lo_key"]), np.uint32(plan["ctx_hi_key"]), capacity
+        )
+    else:
+        index = gather_range(flat_s, plan["ctx_lo_key"], plan["ctx_hi_key"], 0, None)
+    keys = keys32(flat_s[index])
+    up, down = keys > hi_key, keys < lo_key
+    above = float(flat_s[index[up]].min()) if up.any() else np.inf
+    below = float(flat_s[index[down]].max()) if down.any() else -np.inf
+    index = index[~(up | down)]
+    values, labels = flat_s[index], flat_y[index]
+    weights = None if w is None else w[index // n_labels]
+    if layout == "cols":
+        return values, labels, weights, (index % n_labels).astype(np.int64), above, below, None
+    local = index // n_labels
+    rows = np.unique(local)
+    tp0, k0 = _row_counts_above(scores, y, w, rows, hi_key)
+    offset = np.int64(max(block, 0)) << np.int64(32)
+    ids = rows.astype(np.int64) + offset
+    info = (ids, tp0, k0, p[rows], gw[rows])
+    return values, labels, weights, local.astype(np.int64) + offset, above, below, info
+
+
+def merge_ranges(a, b):
+    """Two :func:`gather_range_block` results as one (entries and touched rows concatenated)."""
+    cat = np.concatenate
+    weights = None if a[2] is None else cat([a[2], b[2]])
+    rows = None if a[6] is None else tuple(cat([x, z]) for x, z in zip(a[6], b[6], strict=True))
+    return (
+        cat([a[0], b[0]]), cat([a[1], b[1]]), weights, cat([a[3], b[3]]),
+        min(a[4], b[4]), max(a[5], b[5]), rows,
+    )  # fmt: skip
+
+
+def solve_range(gathered, plan, beta, zero_division, dtype, compiled=None, cols=None, total=1.0):
+    """The exact best cut of the planned range (grouped sweep from the groups' counts above).
+
+    Parameters
+    ----------
+    gathered : tuple
+        Merged :func:`gather_range_block` results.
+    cols : (gw, p, tp_above, k_above), optional
+        For ``"cols"``: normalised label weights, positives, and every label's
+        counts above the range; None for ``"rows"``.
+    total : float
+        For ``"rows"``: the sum of the row weights (the normaliser of ``gw``).
+
+    Returns
+    -------
+    threshold, score : float
+    """
+    from .cuts import grouped_sweep
+
+    values, labels, weights, groups, above, below, rows = gathered
+    if cols is not None:
+        g_w, g_p, tp0, k0 = cols
+    else:
+        ids, tp0, k0, g_p, g_w = rows
+        g_w = g_w / total
+        groups = np.searchsorted(ids, groups) if ids.size else groups
+        order = np.argsort(ids, kind="stable")
+        if not (order == np.arange(ids.size)).all():  # ids from several partitions
+            ids, tp0, k0, g_p, g_w = (a[order] for a in (ids, tp0, k0, g_p, g_w))
+            groups = np.searchsorted(ids, gathered[3])
+    threshold, score = grouped_sweep(
+        values, labels, groups, g_w, g_p, beta, zero_division, weights, dtype,
+        compiled=compiled, start=(tp0, k0), outside=(above, below),
+    )  # fmt: skip
+    if cols is None:  # the rows outside the range keep their F across it
+        f_start = fbeta_from_counts(tp0, k0, g_p, beta, zero_division)
+        score = float(plan["top"] - (g_w * f_start).sum() + score * g_w.sum())
+    return threshold, score
+
+
 def bucketed_grouped_sweep(
     scores, y, w, layout, gw, p, beta, zero_division, dtype, bits, compiled=None,
     max_fraction=0.25,
@@ -723,8 +870,9 @@ def bucketed_grouped_sweep(
     every cut inside it (per label from per-label counts, or per row from each
     row's own entries, sorted). Every cut that can be optimal lies in the key
     range from the highest to the lowest bucket whose bound reaches the best
-    edge; a second pass gathers that range only, and the grouped sweep solves
-    it exactly, each group starting from its counts above the range.
+    edge (:func:`plan_range`); a second pass gathers that range only
+    (:func:`gather_range_block`), and the grouped sweep solves it exactly,
+    each group starting from its counts above the range (:func:`solve_range`).
 
     Parameters
     ----------
@@ -747,79 +895,35 @@ def bucketed_grouped_sweep(
     -------
     (threshold, score) or None
     """
-    from .cuts import _EPS, grouped_sweep
-
     n, n_labels = scores.shape
     m = n * n_labels
     gw = np.asarray(gw, dtype=np.float64)
     total_gw = gw.sum()
     if total_gw <= 0 or m == 0:
         return None
-    gw = gw / total_gw
     p = np.asarray(p, dtype=np.float64)
-    shift = 32 - bits
+    unit = None
     if layout == "cols":
+        gw = gw / total_gw
         counts = per_label_counts(scores, y, bits, w, compiled)
         delta, gain, sizes, used, tp_above, k_above = column_bucket_deltas(
             counts, p, gw, beta, zero_division
         )
+        if w is not None:  # sizes are weighted: count the entries
+            unit = per_label_counts(scores, y, bits, None, compiled)[:, 0, :].sum(axis=0)
     else:
         delta, gain, sizes = row_bucket_deltas(
-            scores, y, w, bits, p, gw, beta, zero_division, compiled
+            scores, y, w, bits, p, gw / total_gw, beta, zero_division, compiled
         )
     base = float((gw * np.where(p > 0, 0.0, zero_division)).sum())
-    # descending bucket order: the total after each bucket, and at its top edge
-    after = base + np.cumsum(delta[::-1])
-    top = np.concatenate(([base], after[:-1]))
-    nonempty = sizes[::-1] > 0
-    tol = 8 * _EPS * (3 * m + 16)
-    best_edge = float(after[nonempty].max()) if nonempty.any() else base
-    if base >= best_edge - tol:
-        return None  # the empty cut is (nearly) best: the full sweep decides exactly
-    cand = np.flatnonzero(nonempty & (top + gain[::-1] >= best_edge - tol))
-    first, last = int(cand[0]), int(cand[-1])  # descending positions
-    hi_bucket, lo_bucket = len(delta) - 1 - first, len(delta) - 1 - last
-    in_range = float(sizes[lo_bucket : hi_bucket + 1].sum())
-    if in_range > max_fraction * m * (1.0 if w is None else float(np.max(w))):
+    if layout == "rows":
+        base /= total_gw
+    plan = plan_range(delta, gain, sizes, base, m, bits, max_fraction, unit)
+    if plan is None:
         return None
-    lo_key = lo_bucket << shift
-    hi_key = ((hi_bucket + 1) << shift) - 1
-    # one pass gathers the range and the non-empty bucket next to it on each side,
-    # whose scores give the nearest scores outside (for the thresholds at its edges)
-    filled = np.flatnonzero(sizes > 0)
-    at = np.searchsorted(filled, [lo_bucket, hi_bucket])
-    ctx_lo = int(filled[at[0] - 1]) if at[0] > 0 else lo_bucket
-    ctx_hi = int(filled[at[1] + 1]) if at[1] + 1 < filled.size else hi_bucket
-    flat_s, flat_y = scores.reshape(-1), y.reshape(-1)
-    if layout == "cols" and w is not None:  # sizes are weighted: count the entries
-        unit = per_label_counts(scores, y, bits, None, compiled)[:, 0, :].sum(axis=0)
-    else:
-        unit = sizes
-    capacity = int(round(float(unit[ctx_lo : ctx_hi + 1].sum())))
-    index = gather_range(flat_s, ctx_lo << shift, ((ctx_hi + 1) << shift) - 1, capacity, compiled)
-    keys = keys32(flat_s[index])
-    up, down = keys > hi_key, keys < lo_key
-    above = float(flat_s[index[up]].min()) if up.any() else np.inf
-    below = float(flat_s[index[down]].max()) if down.any() else -np.inf
-    index = index[~(up | down)]
-    values, labels = flat_s[index], flat_y[index]
+    gathered = gather_range_block(scores, y, w, layout, plan, compiled, -1, p, gw)
+    cols = None
     if layout == "cols":
-        groups = index % n_labels
-        col = int(np.searchsorted(used, hi_bucket))  # the top bucket is not empty
-        start = (tp_above[:, col], k_above[:, col])
-        g_w, g_p, rows = gw, p, None
-    else:
-        rows, groups = np.unique(index // n_labels, return_inverse=True)
-        groups = groups.ravel()
-        start = _row_counts_above(scores, y, w, rows, hi_key)
-        g_w, g_p = gw[rows], p[rows]
-    w_entries = None if w is None else w[index // n_labels]
-    threshold, score = grouped_sweep(
-        values, labels, groups, g_w, g_p, beta, zero_division, w_entries, dtype,
-        compiled=compiled, start=start, outside=(above, below),
-    )  # fmt: skip
-    if rows is not None:  # the rows outside the range keep their F across it
-        touched = g_w.sum()
-        f_start = fbeta_from_counts(start[0], start[1], g_p, beta, zero_division)
-        score = float(top[first] - (g_w * f_start).sum() + score * touched)
-    return threshold, score
+        col = int(np.searchsorted(used, plan["hi_bucket"]))  # the top bucket is not empty
+        cols = (gw, p, tp_above[:, col], k_above[:, col])
+    return solve_range(gathered, plan, beta, zero_division, dtype, compiled, cols, total_gw)
