@@ -264,13 +264,9 @@ def fit_table(per_class, global_, repeats):
     specs += [("global", a, *global_) for a in ("micro", "macro", "weighted", "samples")]
     for kind, average, n, n_labels in specs:
         reference = "np.sort(S, axis=0)" if kind == "per_class" else "np.sort(S.ravel())"
-        uses_buckets = kind == "per_class" or average == "micro"
         for numba in (True, False):
             r = run_fit_child(f"{kind}:{average}:{n}:{n_labels}", repeats, numba)
-            if uses_buckets:
-                engine = "compiled" if numba else "numpy buckets"
-            else:
-                engine = "compiled sweep" if numba else "numpy sweep"
+            engine = "compiled" if numba else "numpy buckets"
             name = ("PerClassThreshold " if kind == "per_class" else "GlobalThreshold ") + average
             print(
                 f"| {name} | {n:.0e} x {n_labels} | {engine} | {r['time_s']:.2f} | {reference} "

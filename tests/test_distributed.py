@@ -174,10 +174,30 @@ def test_lengths_must_match():
         f1opt.optimal_threshold(da.ones(5, chunks=2), da.ones(4, chunks=2))
 
 
-def test_unsupported_global_average_is_named():
-    S = da.from_array(np.random.default_rng(0).random((10, 2)), chunks=5)
-    with pytest.raises(ValueError, match="binary' or 'micro'"):
-        f1opt.GlobalThreshold(average="samples").fit(S, (S > 0.5).astype(int))
+@pytest.mark.parametrize("average", ["macro", "weighted", "samples"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("seed", range(4))
+def test_global_grouped_averages_on_dask_match_memory(scheduler, average, weighted, seed):
+    """GlobalThreshold macro / weighted / samples on Dask: the in-memory threshold and F."""
+    rng = np.random.default_rng(seed)
+    n, n_labels = int(rng.integers(20, 300)), int(rng.integers(2, 7))
+    S = np.round(rng.normal(0.3, 0.2, (n, n_labels)), 2)
+    if seed % 2:
+        S = S.astype(np.float32)
+    Y = (rng.random((n, n_labels)) < 0.2).astype(np.int8)
+    w = rng.integers(0, 4, n).astype(float) if weighted else None
+    chunk = max(1, n // 3)
+    dS, dY = da.from_array(S, chunks=(chunk, n_labels)), da.from_array(Y, chunks=(chunk, n_labels))
+    dw = None if w is None else da.from_array(w, chunks=chunk)
+    expected = f1opt.GlobalThreshold(average=average).fit(S, Y, sample_weight=w)
+    with dask.config.set(scheduler=scheduler):
+        got = f1opt.GlobalThreshold(average=average).fit(dS, dY, sample_weight=dw)
+    assert got.threshold_ == expected.threshold_
+    assert got.best_score_ == pytest.approx(expected.best_score_, abs=1e-12)
+    pred = (S >= got.threshold_).astype(int)
+    assert got.best_score_ == pytest.approx(
+        fbeta_score(Y, pred, average=average, sample_weight=w), abs=1e-12
+    )
 
 
 # ---------------------------------------------------------------- per label

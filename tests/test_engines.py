@@ -258,3 +258,35 @@ def test_read_sparse_scores_round_trip(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="save_npz"):
         read_sparse_scores(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("sparse_labels", [False, True])
+@pytest.mark.parametrize("method, average", [("global", "micro"), ("per_class", "macro")])
+def test_cli_fits_save_npz_scores(tmp_path, capsys, sparse_labels, method, average):
+    """`f1opt fit` reads scipy.sparse.save_npz scores: the same rule as the library fit."""
+    from f1opt._io import load
+    from f1opt.cli import main
+
+    rng = np.random.default_rng(3)
+    S = sp.random(300, 12, density=0.3, random_state=4, format="csr", dtype=np.float64)
+    Y = (rng.random((300, 12)) < 0.15).astype(np.int8)
+    sp.save_npz(tmp_path / "s.npz", S)
+    if sparse_labels:
+        sp.save_npz(tmp_path / "y.npz", sp.csr_array(Y))
+        labels = tmp_path / "y.npz"
+    else:
+        np.save(tmp_path / "y.npy", Y)
+        labels = tmp_path / "y.npy"
+    out = tmp_path / "rule.json"
+    args = ["fit", "--scores", str(tmp_path / "s.npz"), "--labels", str(labels)]
+    args += ["--method", method, "--average", average, "--output", str(out)]
+    assert main(args) == 0
+    assert "sparse scores" in capsys.readouterr().out
+    rule = load(out)
+    cls = f1opt.GlobalThreshold if method == "global" else f1opt.PerClassThreshold
+    expected = cls(average=average).fit(sp.csr_array(S), Y)
+    if method == "global":
+        assert rule.threshold_ == expected.threshold_
+    else:
+        np.testing.assert_array_equal(rule.thresholds_, expected.thresholds_)
+    assert rule.best_score_ == pytest.approx(expected.best_score_)

@@ -234,3 +234,116 @@ def test_micro_ties_take_fewest_predictions_in_every_label(seed):
     f = (1 + b2) * (pred & (Y == 1)).sum() / (b2 * Y.sum() + pred.sum())
     assert f == pytest.approx(best, abs=1e-12)
     np.testing.assert_array_equal(pred.sum(axis=0), optimal_k.min(axis=0))
+
+
+# ---------------------------------------------------------------- global sweeps by buckets
+
+
+def _brute_global(S, Y, w, beta, average, zero_division):
+    """Best F over every distinct cut (and the empty one); fewest positives among ties.
+
+    Scored by f1opt.metrics.fbeta_score, checked against sklearn where every group has a
+    positive and there are two labels or more (where one has none, or one column is read as
+    binary, the two define F differently).
+    """
+    from sklearn.metrics import fbeta_score as sk_fbeta
+
+    from f1opt.metrics import fbeta_score
+
+    axis = 1 if average == "samples" else 0
+    compare = (Y.sum(axis=axis) > 0).all() and Y.shape[1] > 1  # sklearn: (n, 1) is binary
+    cuts = [np.inf] + sorted(set(S.ravel().tolist()), reverse=True)
+    best = None
+    for t in cuts:
+        pred = (S >= t).astype(int)
+        f = fbeta_score(
+            Y, pred, beta=beta, average=average, sample_weight=w, zero_division=zero_division
+        )
+        if compare:
+            assert f == pytest.approx(
+                sk_fbeta(
+                    Y, pred, beta=beta, average=average, sample_weight=w,
+                    zero_division=zero_division,
+                ), abs=1e-12,
+            )  # fmt: skip
+        if best is None or f > best[1] + 1e-12:
+            best = (t, f)
+    return best
+
+
+def _bucketed_global(S, Y, w, beta, average, zero_division, bits, engine):
+    layout, gw, p = _engine._group_layout(Y, w, average)
+    return _buckets.bucketed_grouped_sweep(
+        np.ascontiguousarray(S), np.ascontiguousarray(Y), w, layout[0], gw, p, beta,
+        zero_division, np.float64 if S.dtype == np.float64 else np.float32, bits,
+        kernels_of(engine), max_fraction=1.0,
+    )  # fmt: skip
+
+
+@pytest.mark.property
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    average=st.sampled_from(["macro", "weighted", "samples"]),
+    beta=st.sampled_from(BETAS),
+    bits=st.sampled_from([8, 12, 18]),
+    zero_division=st.sampled_from([0.0, 1.0]),
+    weighted=st.booleans(),
+    engine=st.sampled_from(["buckets", "compiled"]),
+)
+def test_bucketed_global_sweep_matches_brute_force(
+    data, average, beta, bits, zero_division, weighted, engine
+):
+    if engine == "compiled" and _engine.compiled_kernels() is None:
+        return
+    n = data.draw(st.integers(1, 12))
+    n_labels = data.draw(st.integers(1, 5))
+    levels = data.draw(st.sampled_from([3, 7, 1000]))
+    S = (
+        np.array(
+            data.draw(
+                st.lists(st.integers(0, levels), min_size=n * n_labels, max_size=n * n_labels)
+            ),
+            dtype=np.float64,
+        ).reshape(n, n_labels)
+        / levels
+        - 0.3
+    )
+    if data.draw(st.booleans()):
+        S = S.astype(np.float32)
+    Y = np.array(
+        data.draw(st.lists(st.integers(0, 1), min_size=n * n_labels, max_size=n * n_labels)),
+        dtype=np.int8,
+    ).reshape(n, n_labels)
+    w = np.array(data.draw(st.lists(st.integers(1, 3), min_size=n, max_size=n)), float)
+    w = w if weighted else None
+    if average == "weighted" and Y.sum() == 0:
+        return
+    found = _bucketed_global(S, Y, w, beta, average, zero_division, bits, engine)
+    reference = _engine.global_search(S, Y, w, beta, average, zero_division, engine="sort")
+    t_ref, f_ref = _brute_global(S, Y, w, beta, average, zero_division)
+    assert reference[1] == pytest.approx(f_ref, abs=1e-9)
+    if found is None:  # the empty cut is nearly best: the engine sorts instead
+        return
+    threshold, score = found
+    assert score == pytest.approx(f_ref, abs=1e-9)
+    assert threshold == reference[0]
+    assert ((S >= threshold) == (S >= t_ref)).all()
+
+
+def test_bucketed_global_sweep_is_used_at_scale(engine, rng):
+    """Large inputs take the bucketed path, and it agrees with the full sort."""
+    n, n_labels = 3000, 40
+    Y = (rng.random((n, n_labels)) < 0.05).astype(np.int8)
+    S = (rng.normal(0.3, 0.15, (n, n_labels)) + 0.3 * Y).astype(np.float32)
+    w = rng.integers(1, 4, n).astype(float)
+    for average, weights in itertools.product(["macro", "weighted", "samples"], [None, w]):
+        layout, gw, p = _engine._group_layout(Y, weights, average)
+        bits = _engine.SETTINGS.bits(S.size, 1 if average == "samples" else n_labels)
+        found = _buckets.bucketed_grouped_sweep(
+            S, Y, weights, layout[0], gw, p, 1.0, 0.0, np.float32, bits, kernels_of(engine)
+        )
+        assert found is not None
+        reference = _engine.global_search(S, Y, weights, 1.0, average, engine="sort")
+        assert found[0] == reference[0]
+        assert found[1] == pytest.approx(reference[1], abs=1e-12)

@@ -3,11 +3,13 @@
 Engines (every one gives the same thresholds and F on the same data):
 
 ``"sort"``
-    sort and scan (:mod:`f1opt.kernels.cuts`); small inputs, and the global
-    macro / weighted / samples sweeps.
+    sort and scan (:mod:`f1opt.kernels.cuts`); small inputs.
 ``"buckets"``
     two counting passes on float32 keys prune most scores before a small sort
-    (:mod:`f1opt.kernels.buckets`), numpy passes.
+    (:mod:`f1opt.kernels.buckets`), numpy passes; for the global macro /
+    weighted / samples searches the passes bound the objective per bucket and
+    only the key range that can hold the optimum is swept (a full sort only
+    when that range is most of the data or the empty cut is nearly best).
 ``"compiled"``
     the same passes compiled with numba (:mod:`f1opt.kernels.compiled`).
 ``"dask"``
@@ -305,14 +307,42 @@ def global_search(
         )  # fmt: skip
         return threshold, score
     if kind == "dask":
-        raise ValueError(
-            f"GlobalThreshold on Dask supports average='binary' or 'micro', but got {average!r}."
-        )
+        from .kernels import dask as _dask
+
+        n_labels = int(scores.shape[1])
+        by_rows = average == "samples"
+        found = _dask.global_grouped(
+            _dask.partition_blocks(scores, y, sample_weight), check_block, average, beta,
+            zero_division,
+            settings.bits(settings.dask_size_hint * (1 if by_rows else n_labels),
+                          1 if by_rows else n_labels),
+            _dtype_of(scores) if dtype is None else _cuts.threshold_dtype(dtype),
+            _dask_compiled(settings), sample_weight is None,
+        )  # fmt: skip
+        if found is None:
+            raise ValueError(
+                f"GlobalThreshold average={average!r} on Dask: here the exact search would "
+                "need every score sorted (nearly every cut, or the empty one, is close to "
+                "the best); compute the collection into memory first."
+            )
+        return found
     dtype = scores.dtype if dtype is None else dtype
     scores, y, w = drop_zero_weights(scores, y, sample_weight)
     layout, gw, p = _group_layout(y, w, average)
     if average == "weighted" and p.sum() == 0:
         return np.inf, float(zero_division)  # every threshold scores zero_division
+    if engine is None and kind == "sort" and scores.size >= settings.bucket_min_size:
+        kind = "compiled" if compiled_kernels(settings) is not None else "buckets"
+    if kind in ("buckets", "compiled") and scores.dtype in (np.float32, np.float64):
+        by_rows = layout[0] == "rows"
+        found = _buckets.bucketed_grouped_sweep(
+            np.ascontiguousarray(scores), np.ascontiguousarray(y), w, layout[0], gw, p, beta,
+            zero_division, _cuts.threshold_dtype(dtype),
+            settings.bits(scores.size, 1 if by_rows else scores.shape[1]),
+            compiled_kernels(settings) if kind == "compiled" else None,
+        )  # fmt: skip
+        if found is not None:
+            return found
     return _cuts.grouped_sweep(
         scores.ravel(), y.ravel(), None, gw, p, beta, zero_division, w,
         _cuts.threshold_dtype(dtype), layout=layout,

@@ -35,6 +35,7 @@ from .io import (
     TableInfo,
     check_output_path,
     encode_target,
+    is_sparse_npz,
     positive_column,
     read_scores_and_labels,
     read_table,
@@ -388,6 +389,8 @@ def _cmd_fit(args) -> int:
     output = check_output_path(args.output, force=args.force, inputs=_inputs(args))
     if args.engine == "dask":
         return _fit_dask(args, beta, output)
+    if is_sparse_npz(args.scores):
+        return _fit_sparse(args, beta, output)
     if args.method == "stretcher":  # its weights beside the JSON: refuse before training
         check_output_path(
             output.with_name(
@@ -511,6 +514,35 @@ def _fit_dask(args, beta: float, output: Path) -> int:
         f"fitted data: {float(decider.best_score_):.4f}"
     )
     print(rule_summary(decider))
+    print(f"rule written to {output}")
+    return EXIT_OK
+
+
+def _fit_sparse(args, beta: float, output: Path) -> int:
+    """Fit on scores written by scipy.sparse.save_npz (an unstored entry is never positive)."""
+    from .deciders import GlobalThreshold, PerClassThreshold
+    from .thresholds import read_sparse_scores
+
+    if args.labels is None:
+        raise UsageError("--labels is required with sparse (scipy.sparse.save_npz) scores")
+    method = args.method or "global"
+    if method not in ("global", "per_class"):
+        raise UsageError(f"sparse scores fit methods global and per_class, not {method!r}")
+    average = args.average or "micro"
+    scores = read_sparse_scores(args.scores)
+    if is_sparse_npz(args.labels):
+        labels = read_sparse_scores(args.labels)
+    else:
+        labels, _ = read_table(args.labels, key=args.label_key)
+    cls = GlobalThreshold if method == "global" else PerClassThreshold
+    decider = cls(beta=beta, average=average).fit(scores, labels)
+    save_rule(decider, output, force=args.force, inputs=_inputs(args))
+    print(
+        f"method: {method} ({type(decider).__name__}) on sparse scores {scores.shape} "
+        f"({scores.nnz} stored), {average} F{beta:g} on the fitted data: "
+        f"{float(decider.best_score_):.4f}"
+    )
+    print(_rule_summary(decider))
     print(f"rule written to {output}")
     return EXIT_OK
 

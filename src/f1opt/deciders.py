@@ -235,7 +235,7 @@ class GlobalThreshold(BaseDecider):
     Sparse scores (scipy.sparse, multilabel averages): an unstored entry is
     never predicted positive, as if it were scored ``-inf`` (the top-k outputs
     of extreme-multilabel models), and ``predict`` returns a sparse indicator
-    matrix. Dask collections run the out-of-core search (binary and micro).
+    matrix. Dask collections run the out-of-core search (every average).
 
     Examples
     --------

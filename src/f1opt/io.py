@@ -1276,3 +1276,16 @@ def write_table(path, values, *, like: TableInfo | None = None, name: str = "pre
         with atomic_path(path, suffix=".tmp") as tmp:
             pq.write_table(pa.table(columns), str(tmp))
     return path
+
+
+def is_sparse_npz(path) -> bool:
+    """Whether ``path`` is an ``.npz`` file written by :func:`scipy.sparse.save_npz`."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz" or not path.is_file():
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = {name.removesuffix(".npy") for name in archive.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return {"format", "shape", "data"} <= names

@@ -575,3 +575,355 @@ def per_label_cut_candidates(
     roles = plan_per_label(counts, beta, average, max_iter)
     gathered = per_label_gather(scores, y, roles, counts, bits, sample_weight, compiled)
     return [candidates_from_gathered(counts[j], *gathered[j], dtype=dtype) for j in range(n_labels)]
+
+
+# ---------------------------------------------------------------- global sweeps by buckets
+
+#: entries per block of the numpy passes (bounds their memory)
+_BLOCK_ENTRIES = 1 << 20
+
+
+def column_bucket_deltas(counts, p, gw, beta, zero_division=0.0):
+    """Macro / weighted F changes per bucket from per-label counts (columns are the groups).
+
+    Parameters
+    ----------
+    counts : ndarray of shape (n_labels, 2, n_buckets)
+        (Weighted) entries and positives of every label in every bucket.
+    p, gw : ndarray of shape (n_labels,)
+        Positives and (normalised) weight of every label.
+
+    Returns
+    -------
+    delta, gain : ndarray of shape (n_buckets,)
+        The change of the weighted sum of label F-betas across each bucket,
+        and the most a cut inside it can add to the sum at its top edge.
+    sizes : ndarray of shape (n_buckets,)
+        (Weighted) entries of each bucket (0 exactly when it is empty).
+    used : ndarray of int
+        The non-empty buckets, increasing.
+    tp_above, k_above : ndarray of shape (n_labels, used.size)
+        Each label's counts strictly above each non-empty bucket.
+    """
+    n_buckets = counts.shape[2]
+    sizes = counts[:, 0, :].sum(axis=0)
+    used = np.flatnonzero(sizes > 0)  # empty buckets change nothing: work on the others
+    n, pos = counts[:, 0, used], counts[:, 1, used]
+    k_incl = np.cumsum(n[:, ::-1], axis=1)[:, ::-1]
+    tp_incl = np.cumsum(pos[:, ::-1], axis=1)[:, ::-1]
+    k_above, tp_above = k_incl - n, tp_incl - pos
+    pc, gc = p[:, None], gw[:, None]
+    f_before = fbeta_from_counts(tp_above, k_above, pc, beta, zero_division)
+    delta, gain = np.zeros(n_buckets), np.zeros(n_buckets)
+    f_after = fbeta_from_counts(tp_incl, k_incl, pc, beta, zero_division)
+    delta[used] = (gc * (f_after - f_before)).sum(0)
+    bound = fbeta_from_counts(tp_above + pos, k_above + pos, pc, beta, zero_division)
+    gain[used] = (gc * (bound - f_before)).sum(0)
+    return delta, gain, sizes, used, tp_above, k_above
+
+
+def row_bucket_deltas(scores, y, w, bits, p, gw, beta, zero_division=0.0, compiled=None):
+    """Samples-F changes per bucket of a row-major (n, L) matrix (rows are the groups).
+
+    Blocks of rows get uint32 keys with each entry's label in the lowest key
+    bit (which never names a bucket); numpy sorts each row; then each row is
+    walked from its top bucket down (see
+    :func:`f1opt.kernels.compiled.row_walk`; the numpy walk gives the same).
+
+    Returns
+    -------
+    delta, gain : ndarray of shape (2**bits,)
+        The change of the weighted sum of row F-betas across each bucket, and
+        the most a cut inside it can add to the sum at its top edge.
+    sizes : ndarray of shape (2**bits,)
+        Entries of each bucket.
+    """
+    shift = 32 - bits
+    n_buckets = 1 << bits
+    n, n_labels = scores.shape
+    b2 = beta * beta
+    delta, gain, sizes = np.zeros(n_buckets), np.zeros(n_buckets), np.zeros(n_buckets, np.int64)
+    step = max(1, _BLOCK_ENTRIES // n_labels)
+    y = as_label_array(y)
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        if compiled is not None:
+            keys = compiled.row_keys(scores[r0:r1], y[r0:r1])
+        else:
+            keys = keys32(scores[r0:r1])
+            keys &= np.uint32(0xFFFFFFFE)
+            keys |= y[r0:r1]
+        keys.sort(axis=1)
+        wb = None if w is None else w[r0:r1]
+        if compiled is not None:
+            compiled.row_walk(
+                keys, _weights_arg(wb), p[r0:r1], gw[r0:r1], shift, b2, float(zero_division),
+                delta, gain, sizes,
+            )  # fmt: skip
+            continue
+        keys = keys[:, ::-1]  # descending
+        b = (keys >> np.uint32(shift)).astype(np.int64)
+        wi = np.ones((r1 - r0, 1)) if wb is None else wb[:, None]
+        tp = np.cumsum(keys & np.uint32(1), axis=1, dtype=np.float64) * wi
+        k = np.cumsum(np.ones(b.shape), axis=1) * wi
+        last = np.ones(b.shape, dtype=bool)  # last entry of each run of one bucket
+        last[:, :-1] = b[:, 1:] != b[:, :-1]
+        rr, cc = np.nonzero(last)
+        tp_end, k_end, bb = tp[rr, cc], k[rr, cc], b[rr, cc]
+        first_run = np.ones(rr.size, dtype=bool)
+        first_run[1:] = rr[1:] != rr[:-1]
+        tp_start = np.where(first_run, 0.0, np.roll(tp_end, 1))
+        k_start = np.where(first_run, 0.0, np.roll(k_end, 1))
+        pr, gr = p[r0:r1][rr], gw[r0:r1][rr]
+        f0 = fbeta_from_counts(tp_start, k_start, pr, beta, zero_division)
+        f1 = fbeta_from_counts(tp_end, k_end, pr, beta, zero_division)
+        ub = fbeta_from_counts(tp_end, k_start + tp_end - tp_start, pr, beta, zero_division)
+        delta += np.bincount(bb, weights=gr * (f1 - f0), minlength=n_buckets)
+        gain += np.bincount(bb, weights=gr * (ub - f0), minlength=n_buckets)
+        sizes += np.bincount(bb, minlength=n_buckets)
+    return delta, gain, sizes
+
+
+def gather_range(scores, lo_key, hi_key, capacity, compiled=None):
+    """Flat indices of the scores whose key lies in ``[lo_key, hi_key]`` (``capacity`` of them)."""
+    if compiled is not None:
+        return compiled.gather_range(scores, np.uint32(lo_key), np.uint32(hi_key), int(capacity))
+    parts = []
+    for s0 in range(0, scores.size, _BLOCK_ENTRIES):
+        keys = keys32(scores[s0 : s0 + _BLOCK_ENTRIES])
+        parts.append(np.flatnonzero((keys >= lo_key) & (keys <= hi_key)) + s0)
+    return np.concatenate(parts)
+
+
+def _row_counts_above(scores, y, w, rows, hi_key):
+    """(Weighted) positives and entries above ``hi_key`` of the given rows."""
+    n_labels = scores.shape[1]
+    tp0, k0 = np.empty(rows.size), np.empty(rows.size)
+    step = max(1, _BLOCK_ENTRIES // n_labels)
+    for r0 in range(0, rows.size, step):
+        sel = rows[r0 : r0 + step]
+        hi = keys32(scores[sel]) > hi_key
+        tp0[r0 : r0 + step] = (hi & (as_label_array(y[sel]) == 1)).sum(axis=1)
+        k0[r0 : r0 + step] = hi.sum(axis=1)
+    if w is not None:
+        tp0 *= w[rows]
+        k0 *= w[rows]
+    return tp0, k0
+
+
+def plan_range(delta, gain, sizes, base, m, bits, max_fraction=0.25, unit=None):
+    """The key range that holds every cut that can be optimal, from per-bucket changes.
+
+    Parameters
+    ----------
+    delta, gain, sizes : ndarray of shape (2**bits,)
+        See :func:`column_bucket_deltas` / :func:`row_bucket_deltas` (normalised group weights).
+    base : float
+        The objective of the empty cut.
+    m : int
+        Entries in all (for the rounding bound).
+    unit : ndarray of shape (2**bits,), optional
+        Entries per bucket when ``sizes`` are weighted.
+
+    Returns
+    -------
+    plan : dict or None
+        None when the empty cut is nearly best or the range holds more than
+        ``max_fraction`` of the entries (the caller then sorts everything).
+    """
+    from .cuts import _EPS
+
+    shift = 32 - bits
+    unit = sizes if unit is None else unit
+    after = base + np.cumsum(delta[::-1])  # descending order: the total after each bucket
+    top = np.concatenate(([base], after[:-1]))  # ... and at its top edge
+    nonempty = sizes[::-1] > 0
+    tol = 8 * _EPS * (3 * m + 16)
+    best_edge = float(after[nonempty].max()) if nonempty.any() else base
+    if base >= best_edge - tol:
+        return None  # the empty cut is (nearly) best: the full sweep decides exactly
+    cand = np.flatnonzero(nonempty & (top + gain[::-1] >= best_edge - tol))
+    first, last = int(cand[0]), int(cand[-1])  # descending positions
+    hi_bucket, lo_bucket = len(delta) - 1 - first, len(delta) - 1 - last
+    if float(unit[lo_bucket : hi_bucket + 1].sum()) > max_fraction * m:
+        return None
+    # the gather also takes the non-empty bucket next to the range on each side,
+    # whose scores give the nearest scores outside (for the thresholds at its edges)
+    filled = np.flatnonzero(sizes > 0)
+    at = np.searchsorted(filled, [lo_bucket, hi_bucket])
+    ctx_lo = int(filled[at[0] - 1]) if at[0] > 0 else lo_bucket
+    ctx_hi = int(filled[at[1] + 1]) if at[1] + 1 < filled.size else hi_bucket
+    return dict(
+        hi_bucket=hi_bucket,
+        lo_key=lo_bucket << shift,
+        hi_key=((hi_bucket + 1) << shift) - 1,
+        ctx_lo_key=ctx_lo << shift,
+        ctx_hi_key=((ctx_hi + 1) << shift) - 1,
+        capacity=int(round(float(unit[ctx_lo : ctx_hi + 1].sum()))),
+        top=float(top[first]),
+    )
+
+
+def gather_range_block(scores, y, w, layout, plan, compiled=None, block=0, p=None, gw=None):
+    """The entries of a (partition of a) matrix inside the planned range, and their groups.
+
+    Returns
+    -------
+    values, labels : ndarray of shape (r,)
+    weights : ndarray of shape (r,) or None
+    groups : ndarray of int64 of shape (r,)
+        The label of each entry (``"cols"``), or its row as ``block << 32 | row`` (``"rows"``).
+    above, below : float
+        Nearest scores outside the range (``inf`` / ``-inf`` if none).
+    rows : tuple or None
+        For ``"rows"``: the touched rows' ids, their counts above the range,
+        positives and group weights (``p``, ``gw`` per row of this block).
+    """
+    n, n_labels = scores.shape
+    flat_s, flat_y = scores.reshape(-1), y.reshape(-1)
+    lo_key, hi_key = plan["lo_key"], plan["hi_key"]
+    capacity = plan["capacity"] if block < 0 else None  # exact only for the whole matrix
+    if capacity is not None and compiled is not None:
+        index = compiled.gather_range(
+            flat_s, np.uint32(plan["ctx_lo_key"]), np.uint32(plan["ctx_hi_key"]), capacity
+        )
+    else:
+        index = gather_range(flat_s, plan["ctx_lo_key"], plan["ctx_hi_key"], 0, None)
+    keys = keys32(flat_s[index])
+    up, down = keys > hi_key, keys < lo_key
+    above = float(flat_s[index[up]].min()) if up.any() else np.inf
+    below = float(flat_s[index[down]].max()) if down.any() else -np.inf
+    index = index[~(up | down)]
+    values, labels = flat_s[index], flat_y[index]
+    weights = None if w is None else w[index // n_labels]
+    if layout == "cols":
+        return values, labels, weights, (index % n_labels).astype(np.int64), above, below, None
+    local = index // n_labels
+    rows = np.unique(local)
+    tp0, k0 = _row_counts_above(scores, y, w, rows, hi_key)
+    offset = np.int64(max(block, 0)) << np.int64(32)
+    ids = rows.astype(np.int64) + offset
+    info = (ids, tp0, k0, p[rows], gw[rows])
+    return values, labels, weights, local.astype(np.int64) + offset, above, below, info
+
+
+def merge_ranges(a, b):
+    """Two :func:`gather_range_block` results as one (entries and touched rows concatenated)."""
+    cat = np.concatenate
+    weights = None if a[2] is None else cat([a[2], b[2]])
+    rows = None if a[6] is None else tuple(cat([x, z]) for x, z in zip(a[6], b[6], strict=True))
+    return (
+        cat([a[0], b[0]]), cat([a[1], b[1]]), weights, cat([a[3], b[3]]),
+        min(a[4], b[4]), max(a[5], b[5]), rows,
+    )  # fmt: skip
+
+
+def solve_range(gathered, plan, beta, zero_division, dtype, compiled=None, cols=None, total=1.0):
+    """The exact best cut of the planned range (grouped sweep from the groups' counts above).
+
+    Parameters
+    ----------
+    gathered : tuple
+        Merged :func:`gather_range_block` results.
+    cols : (gw, p, tp_above, k_above), optional
+        For ``"cols"``: normalised label weights, positives, and every label's
+        counts above the range; None for ``"rows"``.
+    total : float
+        For ``"rows"``: the sum of the row weights (the normaliser of ``gw``).
+
+    Returns
+    -------
+    threshold, score : float
+    """
+    from .cuts import grouped_sweep
+
+    values, labels, weights, groups, above, below, rows = gathered
+    if cols is not None:
+        g_w, g_p, tp0, k0 = cols
+    else:
+        ids, tp0, k0, g_p, g_w = rows
+        g_w = g_w / total
+        groups = np.searchsorted(ids, groups) if ids.size else groups
+        order = np.argsort(ids, kind="stable")
+        if not (order == np.arange(ids.size)).all():  # ids from several partitions
+            ids, tp0, k0, g_p, g_w = (a[order] for a in (ids, tp0, k0, g_p, g_w))
+            groups = np.searchsorted(ids, gathered[3])
+    threshold, score = grouped_sweep(
+        values, labels, groups, g_w, g_p, beta, zero_division, weights, dtype,
+        compiled=compiled, start=(tp0, k0), outside=(above, below),
+    )  # fmt: skip
+    if cols is None:  # the rows outside the range keep their F across it
+        f_start = fbeta_from_counts(tp0, k0, g_p, beta, zero_division)
+        score = float(plan["top"] - (g_w * f_start).sum() + score * g_w.sum())
+    return threshold, score
+
+
+def bucketed_grouped_sweep(
+    scores, y, w, layout, gw, p, beta, zero_division, dtype, bits, compiled=None,
+    max_fraction=0.25,
+):  # fmt: skip
+    """Exact best global threshold for macro / weighted (columns) or samples (rows) F-beta.
+
+    The same result as :func:`f1opt.kernels.cuts.grouped_sweep` on the flattened
+    matrix, without sorting it. One counting pass gives, for every bucket of
+    the float32 keys, the exact objective at its edges and an upper bound for
+    every cut inside it (per label from per-label counts, or per row from each
+    row's own entries, sorted). Every cut that can be optimal lies in the key
+    range from the highest to the lowest bucket whose bound reaches the best
+    edge (:func:`plan_range`); a second pass gathers that range only
+    (:func:`gather_range_block`), and the grouped sweep solves it exactly,
+    each group starting from its counts above the range (:func:`solve_range`).
+
+    Parameters
+    ----------
+    scores, y : ndarray of shape (n, n_labels), C-contiguous
+    w : ndarray of shape (n,) or None
+        Positive row weights.
+    layout : {"cols", "rows"}
+    gw, p : ndarray
+        Weight and (weighted) positives of each group (label or row).
+    dtype : numpy dtype of the threshold
+    bits : int
+        Key bits naming a bucket.
+    compiled : module, optional
+    max_fraction : float
+        When the range holds more than this fraction of the entries (scores
+        crowded into a few buckets), or the empty cut is nearly best, returns
+        None: the caller sorts everything instead.
+
+    Returns
+    -------
+    (threshold, score) or None
+    """
+    n, n_labels = scores.shape
+    m = n * n_labels
+    gw = np.asarray(gw, dtype=np.float64)
+    total_gw = gw.sum()
+    if total_gw <= 0 or m == 0:
+        return None
+    p = np.asarray(p, dtype=np.float64)
+    unit = None
+    if layout == "cols":
+        gw = gw / total_gw
+        counts = per_label_counts(scores, y, bits, w, compiled)
+        delta, gain, sizes, used, tp_above, k_above = column_bucket_deltas(
+            counts, p, gw, beta, zero_division
+        )
+        if w is not None:  # sizes are weighted: count the entries
+            unit = per_label_counts(scores, y, bits, None, compiled)[:, 0, :].sum(axis=0)
+    else:
+        delta, gain, sizes = row_bucket_deltas(
+            scores, y, w, bits, p, gw / total_gw, beta, zero_division, compiled
+        )
+    base = float((gw * np.where(p > 0, 0.0, zero_division)).sum())
+    if layout == "rows":
+        base /= total_gw
+    plan = plan_range(delta, gain, sizes, base, m, bits, max_fraction, unit)
+    if plan is None:
+        return None
+    gathered = gather_range_block(scores, y, w, layout, plan, compiled, -1, p, gw)
+    cols = None
+    if layout == "cols":
+        col = int(np.searchsorted(used, plan["hi_bucket"]))  # the top bucket is not empty
+        cols = (gw, p, tp_above[:, col], k_above[:, col])
+    return solve_range(gathered, plan, beta, zero_division, dtype, compiled, cols, total_gw)

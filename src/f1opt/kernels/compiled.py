@@ -104,7 +104,7 @@ def bucket_counts_2d(scores, y, w, shift, n_buckets):  # pragma: no cover - comp
     """Per-column counts (all, positives) of a 2-D array read row by row (``w`` per row)."""
     n, n_labels = scores.shape
     weighted = w.shape[0] > 0
-    counts = np.zeros((n_labels, 2, n_buckets), dtype=np.float64)
+    acc = np.zeros((n_labels, n_buckets, 2), dtype=np.float64)  # both counts in one line
     buf = np.empty(n_labels, dtype=np.float32)
     bits = buf.view(np.uint32)
     zero = np.float32(0.0)
@@ -114,8 +114,13 @@ def bucket_counts_2d(scores, y, w, shift, n_buckets):  # pragma: no cover - comp
         wi = w[i] if weighted else 1.0
         for j in range(n_labels):
             bucket = _key(bits[j]) >> np.uint32(shift)
-            counts[j, 0, bucket] += wi
-            counts[j, 1, bucket] += wi * y[i, j]
+            acc[j, bucket, 0] += wi
+            acc[j, bucket, 1] += wi * y[i, j]
+    counts = np.empty((n_labels, 2, n_buckets), dtype=np.float64)
+    for j in range(n_labels):
+        for b in range(n_buckets):
+            counts[j, 0, b] = acc[j, b, 0]
+            counts[j, 1, b] = acc[j, b, 1]
     return counts
 
 
@@ -165,25 +170,30 @@ def _fbeta(tp, k, p, b2, zero_division):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def grouped_sweep(
-    order, scores, y, w, groups, mode, div, gw, p, b2, zero_division, base, tol
+    packed, order, scores, y, w, groups, mode, div, gw, p, tp0, k0, b2, zero_division, base, tol
 ):  # pragma: no cover - compiled
     """Running weighted mean of per-group F-beta over the entries, highest score first.
 
-    The group of entry ``i`` is ``groups[i]`` (mode 0), ``i % div`` (mode 1:
-    the column of a row-major matrix) or ``i // div`` (mode 2: its row); its
+    The entries are read either from ascending packed keys (``packed``, see
+    :func:`pack_sweep_keys`; read from the top) or, when ``packed`` is empty,
+    through the descending ``order`` of ``scores`` with labels ``y``. The
+    group of entry ``i`` is ``groups[i]`` (mode 0), ``i % div`` (mode 1: the
+    column of a row-major matrix) or ``i // div`` (mode 2: its row); its
     weight is ``w[i // div]`` (``div = 1`` for per-entry weights; ``w`` empty:
-    1). One pass keeps every cut within ``tol`` of the best so far (dropping
-    the ones left behind when the best rises).
+    1). Group ``g`` starts from the counts ``tp0[g], k0[g]`` (empty: zero). One
+    pass keeps every cut within ``tol`` of the best so far (dropping the ones
+    left behind when the best rises).
 
     Returns
     -------
     best : float
     positions : ndarray of int64
-        Index (into ``order``) of the last entry of each near-best cut, -1 for the
-        empty cut, increasing.
+        Index (into the descending order) of the last entry of each near-best
+        cut, -1 for the cut before the first entry, increasing.
     totals : ndarray of float64
     """
-    m = order.shape[0]
+    from_packed = packed.shape[0] > 0
+    m = packed.shape[0] if from_packed else order.shape[0]
     n_groups = gw.shape[0]
     weighted = w.shape[0] > 0
     best = base
@@ -194,14 +204,24 @@ def grouped_sweep(
     count = 1
     tp = np.zeros(n_groups)
     k = np.zeros(n_groups)
+    if tp0.shape[0] > 0:
+        tp[:] = tp0
+        k[:] = k0
     fval = np.empty(n_groups)  # each group's current F (one division per entry)
     for j in range(n_groups):
-        fval[j] = _fbeta(0.0, 0.0, p[j], b2, zero_division)
+        fval[j] = _fbeta(tp[j], k[j], p[j], b2, zero_division)
     total = base
-    nxt = scores[order[0]]
+    low = np.uint64(0xFFFFFFFF)
     for t in range(m):
-        i = order[t]
-        cur = nxt
+        if from_packed:
+            key = packed[m - 1 - t]
+            i = np.int64((key & low) >> np.uint64(1))
+            yi = np.float64(key & np.uint64(1))
+            tie_end = t + 1 == m or (packed[m - 2 - t] >> np.uint64(32)) != (key >> np.uint64(32))
+        else:
+            i = order[t]
+            yi = np.float64(y[i])
+            tie_end = t + 1 == m or scores[order[t + 1]] != scores[i]
         if mode == 0:
             g = groups[i]
         elif mode == 1:
@@ -209,33 +229,30 @@ def grouped_sweep(
         else:
             g = i // div
         wi = w[i // div] if weighted else 1.0
-        tp[g] += wi * y[i]
+        tp[g] += wi * yi
         k[g] += wi
         new = _fbeta(tp[g], k[g], p[g], b2, zero_division)
         total += gw[g] * (new - fval[g])
         fval[g] = new
-        if t + 1 < m:
-            nxt = scores[order[t + 1]]
-        if t + 1 == m or nxt != cur:
-            if total >= best - tol:
-                if total > best:
-                    best = total
-                    kept = 0
-                    for c in range(count):  # drop cuts no longer near the best
-                        if out_tot[c] >= best - tol:
-                            out_pos[kept] = out_pos[c]
-                            out_tot[kept] = out_tot[c]
-                            kept += 1
-                    count = kept
-                if count == out_pos.shape[0]:
-                    grown_pos = np.empty(2 * count, dtype=np.int64)
-                    grown_tot = np.empty(2 * count, dtype=np.float64)
-                    grown_pos[:count] = out_pos
-                    grown_tot[:count] = out_tot
-                    out_pos, out_tot = grown_pos, grown_tot
-                out_pos[count] = t
-                out_tot[count] = total
-                count += 1
+        if tie_end and total >= best - tol:
+            if total > best:
+                best = total
+                kept = 0
+                for c in range(count):  # drop cuts no longer near the best
+                    if out_tot[c] >= best - tol:
+                        out_pos[kept] = out_pos[c]
+                        out_tot[kept] = out_tot[c]
+                        kept += 1
+                count = kept
+            if count == out_pos.shape[0]:
+                grown_pos = np.empty(2 * count, dtype=np.int64)
+                grown_tot = np.empty(2 * count, dtype=np.float64)
+                grown_pos[:count] = out_pos
+                grown_tot[:count] = out_tot
+                out_pos, out_tot = grown_pos, grown_tot
+            out_pos[count] = t
+            out_tot[count] = total
+            count += 1
     return best, out_pos[:count], out_tot[:count]
 
 
@@ -258,64 +275,82 @@ def pack_sweep_keys(scores, y):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def grouped_sweep_packed(
-    packed, w, groups, mode, div, gw, p, b2, zero_division, base, tol
-):  # pragma: no cover - compiled
-    """:func:`grouped_sweep` over ascending packed keys read from the top (see above).
+def row_keys(scores, y):  # pragma: no cover - compiled
+    """uint32 keys of a block of rows with each entry's label in the lowest bit.
 
-    Returns the same ``best, positions, totals``; position ``t`` counts from the
-    highest key (``packed[m - 1 - t]``).
+    The lowest key bit never names a bucket, so sorting each row of these
+    (numpy's row sort) orders its entries by bucket and keeps their labels.
     """
-    m = packed.shape[0]
-    n_groups = gw.shape[0]
+    n, n_labels = scores.shape
+    out = np.empty((n, n_labels), dtype=np.uint32)
+    buf = np.empty(n_labels, dtype=np.float32)
+    bits = buf.view(np.uint32)
+    zero = np.float32(0.0)
+    for i in range(n):
+        for j in range(n_labels):
+            buf[j] = np.float32(scores[i, j]) + zero
+        for j in range(n_labels):
+            out[i, j] = (_key(bits[j]) & np.uint32(0xFFFFFFFE)) | np.uint32(y[i, j])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def row_walk(keys, w, p, gw, shift, b2, zero_division, delta, gain, sizes):  # pragma: no cover
+    """Add the samples-F changes of a block of rows to ``delta``, ``gain``, ``sizes``.
+
+    ``keys`` are the rows' :func:`row_keys`, each row sorted ascending; each
+    row is walked from its top bucket down. For every bucket ``b``:
+    ``delta[b]`` gets the change of the weighted sum of row F-betas across
+    the whole bucket, ``gain[b]`` the most a cut inside it can add to the sum
+    at its top edge (a row whose run in the bucket holds ``t`` positives gains
+    at most ``F(tp + t, k + t) - F(tp, k)``), ``sizes[b]`` its entries.
+    ``p`` and ``gw`` are each row's (weighted) positives and group weight.
+    """
+    n, n_labels = keys.shape
     weighted = w.shape[0] > 0
-    best = base
-    out_pos = np.empty(64, dtype=np.int64)
-    out_tot = np.empty(64, dtype=np.float64)
-    out_pos[0] = -1
-    out_tot[0] = base
-    count = 1
-    tp = np.zeros(n_groups)
-    k = np.zeros(n_groups)
-    fval = np.empty(n_groups)  # each group's current F (one division per entry)
-    for j in range(n_groups):
-        fval[j] = _fbeta(0.0, 0.0, p[j], b2, zero_division)
-    total = base
-    low = np.uint64(0xFFFFFFFF)
-    for t in range(m):
-        key = packed[m - 1 - t]
-        i = np.int64((key & low) >> np.uint64(1))
-        yi = np.float64(key & np.uint64(1))
-        if mode == 0:
-            g = groups[i]
-        elif mode == 1:
-            g = i % div
-        else:
-            g = i // div
-        wi = w[i // div] if weighted else 1.0
-        tp[g] += wi * yi
-        k[g] += wi
-        new = _fbeta(tp[g], k[g], p[g], b2, zero_division)
-        total += gw[g] * (new - fval[g])
-        fval[g] = new
-        if t + 1 == m or (packed[m - 2 - t] >> np.uint64(32)) != (key >> np.uint64(32)):
-            if total >= best - tol:
-                if total > best:
-                    best = total
-                    kept = 0
-                    for c in range(count):
-                        if out_tot[c] >= best - tol:
-                            out_pos[kept] = out_pos[c]
-                            out_tot[kept] = out_tot[c]
-                            kept += 1
-                    count = kept
-                if count == out_pos.shape[0]:
-                    grown_pos = np.empty(2 * count, dtype=np.int64)
-                    grown_tot = np.empty(2 * count, dtype=np.float64)
-                    grown_pos[:count] = out_pos
-                    grown_tot[:count] = out_tot
-                    out_pos, out_tot = grown_pos, grown_tot
-                out_pos[count] = t
-                out_tot[count] = total
-                count += 1
-    return best, out_pos[:count], out_tot[:count]
+    one = np.uint32(1)
+    sh = np.uint32(shift)
+    for i in range(n):
+        wi = w[i] if weighted else 1.0
+        gi = gw[i]
+        pi = p[i]
+        tp = 0.0
+        k = 0.0
+        f0 = _fbeta(0.0, 0.0, pi, b2, zero_division)
+        j = n_labels - 1
+        while j >= 0:
+            b = keys[i, j] >> sh
+            npos = 0.0
+            nall = 0
+            while j >= 0 and (keys[i, j] >> sh) == b:
+                npos += np.float64(keys[i, j] & one)
+                nall += 1
+                j -= 1
+            bi = np.int64(b)
+            bound = f0  # no positive in the run: no cut inside it gains
+            if npos > 0:
+                bound = _fbeta(tp + wi * npos, k + wi * npos, pi, b2, zero_division)
+            tp += wi * npos
+            k += wi * nall
+            f1 = _fbeta(tp, k, pi, b2, zero_division)
+            delta[bi] += gi * (f1 - f0)
+            gain[bi] += gi * (bound - f0)
+            sizes[bi] += nall
+            f0 = f1
+
+
+@numba.njit(cache=True, nogil=True)
+def gather_range(scores, lo_key, hi_key, capacity):  # pragma: no cover - compiled
+    """Indices of the scores whose key is in ``[lo_key, hi_key]`` (``capacity`` of them)."""
+    n = scores.shape[0]
+    index = np.empty(capacity + 1, dtype=np.int64)
+    width = hi_key - lo_key
+    zero = np.float32(0.0)
+    buf = np.empty(1, dtype=np.float32)
+    bits = buf.view(np.uint32)
+    count = 0
+    for i in range(n):
+        buf[0] = np.float32(scores[i]) + zero
+        index[count] = i  # branch-free: kept only when inside (unsigned: wraps below lo_key)
+        count += (_key(bits[0]) - lo_key) <= width
+    return index[:count]

@@ -462,6 +462,8 @@ def grouped_sweep(
     *,
     layout=None,
     compiled=None,
+    start=None,
+    outside=None,
 ):
     """Exact best single threshold for a weighted mean of per-group F-beta.
 
@@ -495,6 +497,13 @@ def grouped_sweep(
     compiled : module, optional
         :mod:`f1opt.kernels.compiled` for the compiled sweep (same result,
         memory of the sort order only).
+    start : (tp0, k0), optional
+        Counts every group starts from (entries above all of ``scores``, not
+        passed): the sweep then solves the cuts of a score range, from its top
+        edge (all of the entries above it predicted) down.
+    outside : (above, below), optional
+        With ``start``: the lowest score above the range (``inf`` if none) and
+        the highest below it (``-inf`` if none), for the threshold at its edges.
 
     Returns
     -------
@@ -510,11 +519,19 @@ def grouped_sweep(
     gw = gw_raw / total_gw
     n_groups = gw.size
     b2 = beta * beta
-    base = float((gw * np.where(p > 0, 0.0, zero_division)).sum())
+    if start is None:
+        tp0 = k0 = np.zeros(0)
+        base = float((gw * np.where(p > 0, 0.0, zero_division)).sum())
+    else:
+        tp0, k0 = (np.asarray(a, dtype=np.float64) for a in start)
+        base = float((gw * fbeta_from_counts(tp0, k0, p, beta, zero_division)).sum())
+    above, below_all = (np.inf, -np.inf) if outside is None else outside
     scores = np.asarray(scores)
     m = scores.size
     if m == 0:
-        return np.inf, base
+        if above == np.inf:
+            return np.inf, base
+        return float(midpoint_threshold(above, below_all, dtype)), base
     scores = scores.astype(np.float32) if scores.dtype == np.float16 else scores
     mode, div = 0, 1
     if layout is not None:
@@ -539,27 +556,28 @@ def grouped_sweep(
         # one sort of (score key, index, label): the sweep then reads memory in order
         packed = compiled.pack_sweep_keys(scores, y8)
         packed.sort()  # in place: the keys are the only copy
-        _, positions, _ = compiled.grouped_sweep_packed(
-            packed, np.empty(0) if w is None else w,
-            np.empty(0, np.int64) if mode else np.asarray(groups, np.int64),
-            mode, div, gw, p, b2, float(zero_division), base, tol,
-        )  # fmt: skip
         order = _PackedOrder(packed)
     else:
         order = np.argsort(scores)[::-1]  # ties in any order: cuts are read at value ends
-    if compiled is not None and packed is None:
+    if compiled is not None:
+        none = np.empty(0, np.int64)
         _, positions, _ = compiled.grouped_sweep(
-            np.ascontiguousarray(order), scores, y8,
+            np.empty(0, np.uint64) if packed is None else packed,
+            np.ascontiguousarray(order) if packed is None else none,
+            scores if packed is None else np.empty(0), y8,
             np.empty(0) if w is None else w,
-            np.empty(0, np.int64) if mode else np.asarray(groups, np.int64),
-            mode, div, gw, p, b2, float(zero_division), base, tol,
+            none if mode else np.asarray(groups, np.int64),
+            mode, div, gw, p, tp0, k0, b2, float(zero_division), base, tol,
         )  # fmt: skip
-    elif compiled is None:
+    else:
         g = group_of(order)
         ww = weight_of(order)
         yy = y8[order] * ww
         k_after = _within_group_cumsum(ww, g, n_groups)
         tp_after = _within_group_cumsum(yy, g, n_groups)
+        if tp0.size:
+            k_after += k0[g]
+            tp_after += tp0[g]
         p_g = p[g]
         gain = fbeta_from_counts(tp_after, k_after, p_g, beta, zero_division)
         gain -= fbeta_from_counts(tp_after - yy, k_after - ww, p_g, beta, zero_division)
@@ -571,14 +589,20 @@ def grouped_sweep(
         cand = np.concatenate(([base], total[last_of_value]))
         positions = np.concatenate(([-1], last_of_value))[cand >= cand.max() - tol]
     best = int(positions[0])
+    counts0 = (tp0, k0) if tp0.size else None
     if positions.size > 1:
         best = _exact_best(
-            positions, order, y8, group_of, weight_of, gw_raw, p, b2, zero_division, n_groups
-        )
-    score = _mean_at(best, order, y8, group_of, weight_of, gw, p, beta, zero_division, n_groups)
+            positions, order, y8, group_of, weight_of, gw_raw, p, b2, zero_division, n_groups,
+            counts0,
+        )  # fmt: skip
+    score = _mean_at(
+        best, order, y8, group_of, weight_of, gw, p, beta, zero_division, n_groups, counts0
+    )
     if best < 0:
-        return np.inf, score
-    below = scores[order[best + 1]] if best + 1 < m else -np.inf
+        if above == np.inf:
+            return np.inf, score
+        return float(midpoint_threshold(above, scores[order[0]], dtype)), score
+    below = scores[order[best + 1]] if best + 1 < m else below_all
     return float(midpoint_threshold(scores[order[best]], below, dtype)), score
 
 
@@ -598,25 +622,29 @@ class _PackedOrder:
         return int((int(self.packed[m - 1 - item]) & 0xFFFFFFFF) >> 1)
 
 
-def _counts_of(idx, y8, group_of, weight_of, n_groups):
+def _counts_of(idx, y8, group_of, weight_of, n_groups, counts0=None):
     g = group_of(idx)
     ww = weight_of(idx)
     tp = np.bincount(g, weights=y8[idx] * ww, minlength=n_groups)
     k = np.bincount(g, weights=ww, minlength=n_groups)
+    if counts0 is not None:
+        tp, k = tp + counts0[0], k + counts0[1]
     return tp, k
 
 
-def _mean_at(pos, order, y8, group_of, weight_of, gw, p, beta, zero_division, n_groups):
+def _mean_at(pos, order, y8, group_of, weight_of, gw, p, beta, zero_division, n_groups, counts0):
     """The weighted mean of the groups' F with entries ``order[:pos + 1]`` predicted."""
-    tp, k = _counts_of(order[: pos + 1], y8, group_of, weight_of, n_groups)
+    tp, k = _counts_of(order[: pos + 1], y8, group_of, weight_of, n_groups, counts0)
     return float((gw * fbeta_from_counts(tp, k, p, beta, zero_division)).sum())
 
 
-def _exact_best(positions, order, y8, group_of, weight_of, gw_raw, p, b2, zero_division, n_groups):
+def _exact_best(
+    positions, order, y8, group_of, weight_of, gw_raw, p, b2, zero_division, n_groups, counts0
+):
     """The exact best (earliest among exact ties) of the near-best cut positions."""
     b2f = Fraction(b2)
     best = int(positions[0])
-    tp_a, k_a = _counts_of(order[: best + 1], y8, group_of, weight_of, n_groups)
+    tp_a, k_a = _counts_of(order[: best + 1], y8, group_of, weight_of, n_groups, counts0)
     for c in positions[1:].tolist():
         seg = order[best + 1 : c + 1]
         dtp, dk = _counts_of(seg, y8, group_of, weight_of, n_groups)

@@ -28,6 +28,7 @@ __all__ = [
     "one_label_candidates",
     "per_label_candidates",
     "per_label_counts",
+    "global_grouped",
 ]
 
 
@@ -285,3 +286,109 @@ def per_label_candidates(blocks, check_block, beta, average, bits, dtype, compil
             _b.candidates_from_gathered(counts[j], values, labels, weights, bk, maxima, dtype=dtype)
         )
     return candidates
+
+
+# ---------------------------------------------------------------- global macro / weighted / samples
+
+
+def _rows_count_block(s, y, w, check_block, bits, beta, zero_division, compiled, index):
+    s, y, w = check_block(s, y, w, True, index)
+    n_buckets = 1 << bits
+    if s.shape[0] == 0:
+        return np.zeros(n_buckets), np.zeros(n_buckets), np.zeros(n_buckets, np.int64), 0.0, 0.0, 0
+    gw = np.ones(s.shape[0]) if w is None else w
+    p = (y * gw[:, None]).sum(axis=1, dtype=np.float64)
+    delta, gain, sizes = _b.row_bucket_deltas(
+        s, y, w, bits, p, gw, beta, zero_division, _compiled(compiled)
+    )
+    base = float((gw * (p == 0)).sum()) * zero_division
+    return delta, gain, sizes, float(gw.sum()), base, int(s.size)
+
+
+def _add_rows_counts(a, b):
+    return tuple(x + z for x, z in zip(a, b, strict=True))
+
+
+def _range_block(s, y, w, check_block, layout, plan, compiled, index):
+    s, y, w = check_block(s, y, w, True, index)
+    if s.shape[0] == 0:
+        return None
+    gw = np.ones(s.shape[0]) if w is None else w
+    p = (y * gw[:, None]).sum(axis=1, dtype=np.float64) if layout == "rows" else None
+    out = _b.gather_range_block(s, y, w, layout, plan, _compiled(compiled), index, p, gw)
+    if out[2] is None:  # unit weights here, maybe not in other partitions
+        out = out[:2] + (np.ones(out[0].size),) + out[3:]
+    return out
+
+
+def _merge_ranges(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return _b.merge_ranges(a, b)
+
+
+def global_grouped(
+    blocks, check_block, average, beta, zero_division, bits, dtype, compiled, unweighted=True
+):
+    """Exact best global threshold for macro, weighted or samples F-beta over Dask partitions.
+
+    Every partition holds whole rows, so both counting passes add up: per-label
+    bucket counts (macro, weighted), or each row's changes of the samples sum
+    and bounds per bucket (samples: sums over rows). The client plans the key
+    range that can hold the optimum (:func:`f1opt.kernels.buckets.plan_range`),
+    a second pass returns only that range's entries (with each touched row's
+    counts above it), and the grouped sweep solves it exactly.
+
+    Returns
+    -------
+    (threshold, score) or None
+        None when the range would be most of the data or the empty cut is
+        nearly best (the exact answer then needs every entry sorted).
+    """
+    import dask
+    from dask import delayed
+
+    layout = "rows" if average == "samples" else "cols"
+    cols = None
+    if layout == "cols":
+        counts = per_label_counts(blocks, check_block, bits, compiled)
+        p = counts[:, 1, :].sum(axis=1)
+        gw = np.ones(p.size) if average == "macro" else p
+        if gw.sum() <= 0:
+            return np.inf, float(zero_division)
+        gw = gw / gw.sum()
+        delta, gain, sizes, used, tp_above, k_above = _b.column_bucket_deltas(
+            counts, p, gw, beta, zero_division
+        )
+        base = float((gw * np.where(p > 0, 0.0, zero_division)).sum())
+        # rounding bound: the entries (the counts are weighted, so bound them generously)
+        m = max(int(round(float(counts[:, 0, :].sum()))), 1) if unweighted else 1 << 32
+        total = 1.0
+        plan = _b.plan_range(delta, gain, sizes, base, m, bits, 1.0)
+        if plan is not None:
+            col = int(np.searchsorted(used, plan["hi_bucket"]))
+            cols = (gw, p, tp_above[:, col], k_above[:, col])
+    else:
+        parts = [
+            delayed(_rows_count_block, pure=True)(
+                s, y, w, check_block, bits, beta, zero_division, compiled, i
+            )
+            for i, (s, y, w) in enumerate(blocks)
+        ]
+        delta, gain, sizes, total, base, m = dask.compute(_tree_reduce(parts, _add_rows_counts))[0]
+        if m == 0:
+            raise ValueError("`scores` is empty; at least one sample is needed.")
+        plan = _b.plan_range(delta / total, gain / total, sizes, base / total, m, bits, 1.0)
+    if plan is None:
+        return None
+    shared = delayed(plan)
+    parts = [
+        delayed(_range_block, pure=True)(s, y, w, check_block, layout, shared, compiled, i)
+        for i, (s, y, w) in enumerate(blocks)
+    ]
+    gathered = dask.compute(_tree_reduce(parts, _merge_ranges))[0]
+    return _b.solve_range(
+        gathered, plan, beta, zero_division, dtype, _compiled(compiled), cols, total
+    )
