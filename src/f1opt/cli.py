@@ -542,7 +542,7 @@ def _fit_sparse(args, beta: float, output: Path) -> int:
         f"({scores.nnz} stored), {average} F{beta:g} on the fitted data: "
         f"{float(decider.best_score_):.4f}"
     )
-    print(_rule_summary(decider))
+    print(rule_summary(decider))
     print(f"rule written to {output}")
     return EXIT_OK
 
