@@ -773,6 +773,12 @@ def test_dask_engine(data, tmp_path, capsys):
 
     expected = PerClassThreshold(average="micro").fit(s[:, :2], y[:, :2])
     np.testing.assert_array_equal(f1opt.load(rule).thresholds_, expected.thresholds_)
+    # samples-F on Dask: the in-memory threshold
+    args = ["fit", "--engine", "dask", "--scores", str(tmp_path / "part-*.parquet")]
+    args += ["--score-columns", "a,b", "--label-columns", "ya,yb", "--average", "samples"]
+    assert main([*args, "-o", str(tmp_path / "s.json"), "-q"]) == 0
+    want = GlobalThreshold(average="samples").fit(s[:, :2], y[:, :2]).threshold_
+    assert f1opt.load(tmp_path / "s.json").threshold_ == want
 
 
 def test_unavailable_method_exits_2(data, tmp_path, capsys, monkeypatch):

@@ -496,8 +496,8 @@ def _fit_dask(args, beta: float, output: Path) -> int:
     average = args.average or ("binary" if len(scores_cols) == 1 else "micro")
     if method == "per_class" and average not in ("micro", "macro", "weighted"):
         raise UsageError("method 'per_class' needs --average micro, macro or weighted")
-    if average == "samples":
-        raise UsageError("--engine dask supports averages binary, micro, macro and weighted")
+    if method == "global" and average == "samples" and len(scores_cols) < 2:
+        raise UsageError("--average samples needs two or more score columns (one per label)")
     if len(scores_cols) > 1 and average == "binary":
         raise UsageError(f"--average binary takes one score column, but got {len(scores_cols)}")
     decider = fit_parquet(

@@ -149,8 +149,9 @@ def fit_parquet(
         0/1 label column(s), in the same order as ``score_columns``.
     method : {"global", "per_class"}, default="global"
         :class:`f1opt.GlobalThreshold` or :class:`f1opt.PerClassThreshold`.
-    average : {"binary", "micro", "macro", "weighted"}, default="binary"
-        "binary" needs one score column and ``method="global"``.
+    average : {"binary", "micro", "macro", "weighted", "samples"}, default="binary"
+        "binary" needs one score column and ``method="global"``; "samples"
+        needs ``method="global"`` (each partition holds whole rows).
     beta : float, default=1.0
 
     Returns
