@@ -515,3 +515,20 @@ def test_global_ties_are_exact_and_take_fewest_positives(average, seed):
     assert exact_global(Y, S, d.threshold_, beta, average) == best
     fewest = min(int((S >= t).sum()) for t, v in exact.items() if v == best)
     assert int((S >= d.threshold_).sum()) == fewest
+
+
+def test_group_then_descending_order_of_float32_matches_lexsort():
+    from f1opt.kernels.cuts import _by_group_then_descending
+
+    rng = np.random.default_rng(0)
+    values = rng.choice(
+        np.array([-np.inf, -2.5, -1e-30, -0.0, 0.0, 1e-30, 0.25, 0.5, 3.0, np.inf], np.float32),
+        size=5000,
+    )
+    values[:2000] = rng.standard_normal(2000).astype(np.float32)
+    groups = rng.integers(0, 37, values.size)
+    order = _by_group_then_descending(values, groups, 37)
+    want = np.lexsort((-values.astype(np.float64), groups))
+    np.testing.assert_array_equal(groups[order], groups[want])
+    np.testing.assert_array_equal(values[order], values[want])  # equal as numbers (-0.0 == 0.0)
+    assert sorted(order) == list(range(values.size))

@@ -230,6 +230,23 @@ class FlatCandidates:
         )  # fmt: skip
 
 
+def _by_group_then_descending(values, groups, n_groups):
+    """Order of the entries by group, then by value from the highest (ties in any order).
+
+    float32 values: one sort of a 64-bit key (group, then the value's bits made
+    orderable and reversed), several times faster than ``np.lexsort`` on the
+    tens of millions of stored scores of an extreme-multilabel model.
+    """
+    if values.dtype == np.float32 and n_groups < 2**31:
+        bits = np.ascontiguousarray(values).view(np.uint32)
+        negative = (bits >> np.uint32(31)).astype(bool)
+        ascending = np.where(negative, ~bits, bits | np.uint32(0x80000000))
+        key = np.asarray(groups, dtype=np.uint64) << np.uint64(32)
+        key |= (~ascending).astype(np.uint64)  # reversed: the highest value first
+        return np.argsort(key)
+    return np.lexsort((-values.astype(np.float64), groups))
+
+
 def grouped_cut_candidates(
     values, y, groups, n_groups, n_positives, sample_weight=None, dtype=np.float64
 ) -> FlatCandidates:
@@ -262,7 +279,7 @@ def grouped_cut_candidates(
         sizes = np.zeros(n_groups, dtype=np.int64)
         return FlatCandidates(e, e, e, e, sizes, np.asarray(n_positives, np.float64), dtype)
     w = np.ones(values.size) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    order = np.lexsort((-values.astype(np.float64), groups))  # by group, then descending
+    order = _by_group_then_descending(values, np.asarray(groups), n_groups)
     v = values[order].astype(np.float64)
     g = np.asarray(groups)[order].astype(np.int64)
     yy = np.asarray(y)[order].astype(np.float64) * w[order]
