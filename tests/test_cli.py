@@ -1112,16 +1112,64 @@ def test_hostile_class_names_are_refused(tmp_path, names, problem):
         load(rule_path)
 
 
-def test_class_names_on_a_binary_rule_are_refused(tmp_path):
-    from f1opt import GlobalThreshold, RuleFileError, load
+def test_class_names_of_a_binary_rule_are_two(tmp_path):
+    from f1opt import GlobalThreshold, PerClassThreshold, RuleFileError, load
 
     rule_path = tmp_path / "rule.json"
     GlobalThreshold().fit(np.array([0.1, 0.8, 0.6]), np.array([0, 1, 1])).save(rule_path)
     document = json.loads(rule_path.read_text())
     document["class_names"] = ["no", "yes"]
     rule_path.write_text(json.dumps(document))
-    with pytest.raises(RuleFileError, match="only for multiclass rules"):
+    assert load(rule_path).class_names_ == ["no", "yes"]
+    document["class_names"] = ["no", "yes", "maybe"]
+    rule_path.write_text(json.dumps(document))
+    with pytest.raises(RuleFileError, match="must be a list of 2 strings"):
         load(rule_path)
+    y = np.array([[0, 1], [1, 1], [1, 0]])
+    PerClassThreshold().fit(np.array([[0.1, 0.8], [0.6, 0.7], [0.9, 0.2]]), y).save(rule_path)
+    document = json.loads(rule_path.read_text())
+    document["class_names"] = ["no", "yes"]
+    rule_path.write_text(json.dumps(document))
+    with pytest.raises(RuleFileError, match="only for multiclass and binary rules"):
+        load(rule_path)
+
+
+@pytest.mark.parametrize(
+    "labels, pos_label, names",
+    [
+        (("stay", "churn"), "churn", ["stay", "churn"]),
+        (("-1", "1"), "1", ["-1", "1"]),
+        (("0", "1"), "0", ["1", "0"]),
+        (("0", "1"), "1", None),
+    ],
+)
+def test_binary_apply_writes_the_labels(tmp_path, capsys, labels, pos_label, names):
+    import csv
+
+    from f1opt import GlobalThreshold, load
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(120) < 0.3).astype(int)
+    scores = np.round(np.clip(0.4 * y + 0.6 * rng.random(120), 0, 1), 4)
+    ids = [f"r{i}" for i in range(120)]
+    _write_csv(tmp_path / "s.csv", {"id": ids, "score": scores.tolist()})
+    _write_csv(tmp_path / "y.csv", {"id": ids, "label": [labels[t] for t in y]})
+    positive = 1 if pos_label == labels[1] else 0
+    rule_path = tmp_path / "rule.json"
+    args = ["fit", "--scores", str(tmp_path / "s.csv"), "--labels", str(tmp_path / "y.csv")]
+    assert main([*args, "--pos-label", pos_label, "--method", "global", "-o", str(rule_path)]) == 0
+    assert getattr(load(rule_path), "class_names_", None) == names
+    out = tmp_path / "pred.csv"
+    apply = ["apply", "--rule", str(rule_path), "--scores", str(tmp_path / "s.csv")]
+    assert main([*apply, "-o", str(out), "-q"]) == 0
+    with open(out, newline="") as handle:
+        written = [r[1] for r in list(csv.reader(handle))[1:]]
+    decisions = GlobalThreshold().fit(scores, (y == positive).astype(int)).predict(scores)
+    if names is None:
+        assert written == [str(d) for d in decisions]
+    else:
+        assert written == [names[d] for d in decisions]
+        assert "class names" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("objective", ["pooled", "fold_mean"])

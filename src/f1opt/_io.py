@@ -7,7 +7,8 @@ A saved decider is a JSON object::
 
 A multiclass rule fitted on named classes also carries ``"class_names"`` (one
 string per class, checked on load like every other field; the loaded rule has
-them as ``class_names_``).
+them as ``class_names_``); so does a binary rule fitted on two named labels
+(``[negative, positive]``: the decision ``k`` stands for ``class_names[k]``).
 
 Arrays are stored as ``{"__ndarray__": [...], "dtype": "float64", "shape": [...]}``
 and non-finite floats as the strings ``"inf"``, ``"-inf"`` and ``"nan"``, so the
@@ -287,7 +288,7 @@ def save(decider, path) -> Path:
         "fitted": to_jsonable(decider._fitted_to_json(path)),
     }
     names = getattr(decider, "class_names_", None)
-    if names is not None:  # a multiclass rule fitted on named classes (see _class_names)
+    if names is not None:  # a rule fitted on named classes (see _class_names)
         document["class_names"] = _class_names("class_names", list(names), decider)
     text = json.dumps(document, indent=2, allow_nan=False)
     with atomic_path(path) as tmp:
@@ -774,15 +775,18 @@ def _n_classes(decider) -> int | None:
 
 
 def _class_names(field: str, value, decider) -> list[str]:
-    """The optional ``class_names`` of a multiclass rule file, checked.
+    """The optional ``class_names`` of a multiclass or binary rule file, checked.
 
     One distinct, non-empty string (at most ``MAX_CLASS_NAME_CHARS``) per
-    class of the rule, in the order of its score columns; the class id ``k``
-    it predicts stands for ``class_names[k]``. Raises RuleFileError.
+    class of the rule, in the order of its score columns (for a binary rule:
+    the negative class, then the positive one); the class id ``k`` it predicts
+    stands for ``class_names[k]``. Raises RuleFileError.
     """
     n = _n_classes(decider)
+    if n is None and getattr(decider, "n_labels_", None) == 0:  # a binary rule
+        n = 2
     if n is None:
-        _fail(field, f"is only for multiclass rules, not {type(decider).__name__}")
+        _fail(field, f"is only for multiclass and binary rules, not {type(decider).__name__}")
     if not isinstance(value, list) or len(value) != n:
         size = len(value) if isinstance(value, list) else type(value).__name__
         _fail(field, f"must be a list of {n} strings (one per class), but is {size}")

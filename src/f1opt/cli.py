@@ -449,7 +449,7 @@ def _cmd_fit(args) -> int:
         average=average,
         n_columns=task.n_columns,
     )
-    names = task.info.class_names if task.kind == "multiclass" and task.info else None
+    names = task.info.class_names if task.kind in ("multiclass", "binary") and task.info else None
     save_rule(decider, output, force=args.force, inputs=_inputs(args), class_names=names)
     print(
         f"method: {chosen} ({type(decider).__name__}), {average} F{beta:g} on the fitted data: "
@@ -621,7 +621,7 @@ def _cmd_apply(args) -> int:
         )
     names = getattr(rule, "class_names_", None)
     multiclass = pred.ndim == 1 and scores.ndim == 2
-    if multiclass and names is not None:  # the rule was fitted on named classes
+    if pred.ndim == 1 and names is not None:  # the rule was fitted on named classes
         write_table(output, np.asarray(names, dtype=str)[pred.astype(np.int64)], like=info)
         kind = "class names"
     else:

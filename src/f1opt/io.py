@@ -906,8 +906,10 @@ class Target:
     positive : str or None
         The positive class of a binary target, when it was chosen.
     class_names : list of str or None
-        Multiclass only, when the labels were written as class names (text):
-        the name of class k, for writing predictions as names.
+        Multiclass, when the labels were written as class names (text): the
+        name of class k; binary, when the labels are two values other than 0
+        and 1 (``yes``/``no``, -1/1, or 0 chosen as the positive class):
+        ``[negative, positive]``. For writing predictions as the labels.
     """
 
     scores: np.ndarray
@@ -959,6 +961,17 @@ def positive_column(score_names=None, pos_label=None, classes=None) -> int:
             if positive in names:
                 return names.index(positive)
     return 1
+
+
+def _binary_names(values, positive) -> list[str] | None:
+    """``[negative, positive]`` of two label values (as text), unless they are 0 and 1."""
+    values = [str(v) for v in values]
+    if positive is None or len(values) != 2 or str(positive) not in values:
+        return None
+    if sorted(values) == ["0", "1"] and str(positive) == "1":
+        return None
+    negative = values[0] if values[1] == str(positive) else values[1]
+    return [negative, str(positive)]
 
 
 def _text_binary(labels: np.ndarray, pos_label, source: str):
@@ -1043,7 +1056,8 @@ def encode_target(
     if scores.ndim == 1:
         if text:
             y, positive = _text_binary(labels, pos_label, labels_source)
-            return Target(scores, y, positive=positive)
+            names = _binary_names(sorted(set(labels.tolist())), positive)
+            return Target(scores, y, positive=positive, class_names=names)
         values = np.unique(labels)
         if pos_label is not None:
             try:
@@ -1055,7 +1069,9 @@ def encode_target(
                 raise ValueError(
                     f"{labels_source}: --pos-label {pos_label!r} is not a label (labels: {shown})"
                 )
-            return Target(scores, (labels == wanted).astype(np.int64), positive=str(pos_label))
+            names = _binary_names([_canonical(v) for v in values], _canonical(wanted))
+            y = (labels == wanted).astype(np.int64)
+            return Target(scores, y, positive=str(pos_label), class_names=names)
         if values.size == 2 and not np.isin(values, [0, 1]).all():
             a, b = (_canonical(v) for v in values)
             raise ValueError(
@@ -1100,7 +1116,8 @@ def encode_target(
             column,
             positive,
         )
-        return Target(scores[:, j], y, classes=classes, positive=positive)
+        names = _binary_names(label_values, positive if text else _canonical(positive))
+        return Target(scores[:, j], y, classes=classes, positive=positive, class_names=names)
     if pos_label is not None:
         raise ValueError(
             f"--pos-label is for binary targets (one score column, or two probability "
@@ -1159,8 +1176,9 @@ def check_output_path(path, *, force: bool, inputs=(), what: str | None = None) 
 def save_rule(decider, path, *, force: bool = False, inputs=(), class_names=None) -> list[Path]:
     """Save a fitted decider and every file beside it, each under the ``force`` rule.
 
-    ``class_names`` (multiclass rules only) are saved with the rule, so that
-    ``f1opt apply`` writes class names instead of class ids.
+    ``class_names`` (multiclass rules, and binary rules on two named labels)
+    are saved with the rule, so that ``f1opt apply`` writes the labels
+    instead of class ids or 0/1.
 
     The decider saves into a fresh folder beside ``path``; only when none of
     the files it wrote (the JSON and, for a network, its weights) would
