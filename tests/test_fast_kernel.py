@@ -17,7 +17,6 @@ from f1opt.thresholds import (
 )
 
 BETAS = [0.5, 1.0, 2.0]
-MAX_BUCKETS = _engine.SETTINGS.max_buckets
 
 
 @pytest.fixture(params=["compiled", "buckets"])
@@ -32,10 +31,16 @@ def kernels_of(engine):
     return _engine.compiled_kernels() if engine == "compiled" else None
 
 
-def bucketed(s, y, beta, bits, engine="buckets", max_gather=1 << 20, w=None):
+def two_chunks(fn, n):
+    """The passes over two chunks, as the engine's threads run them."""
+    return [fn(0, n // 2), fn(n // 2, n)]
+
+
+def bucketed(s, y, beta, bits, engine="buckets", max_gather=1 << 20, w=None, chunks=False):
     return _buckets.bucketed_cut_candidates(
-        s, y, beta, bits, max_gather, MAX_BUCKETS, w, kernels_of(engine)
-    )
+        s, y, beta, bits, max_gather, w, kernels_of(engine), None,
+        two_chunks if chunks else _buckets._serial,
+    )  # fmt: skip
 
 
 def test_keys_preserve_order_and_merge_signed_zeros():
@@ -49,28 +54,59 @@ def test_keys_preserve_order_and_merge_signed_zeros():
     assert keys[2] < keys[3] < keys[5] < keys[8] < keys[9]
     f32 = np.array([-2.5, -1e-45, 0.0, 1e-45, 2.5], dtype=np.float32)
     assert np.all(np.diff(_buckets.keys32(f32).astype(np.int64)) > 0)
+    np.testing.assert_array_equal(_buckets.key_values(_buckets.keys32(f32)), f32)
 
 
 @pytest.mark.parametrize("weighted", [False, True])
-def test_numpy_and_numba_counts_agree(rng, weighted):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_and_numba_counts_agree(rng, weighted, dtype):
+    """Every counting and gathering pass: compiled == numpy == a direct count, any key range."""
     compiled = _engine.compiled_kernels()
     if compiled is None:
         pytest.skip("numba kernels unavailable")
-    s = rng.normal(size=5000).astype(np.float32)
-    y = (rng.random(5000) < 0.2).astype(np.int8)
-    S = rng.normal(size=(500, 4))
+    s = np.concatenate([rng.normal(size=5000), [-0.0, 0.0, 1e-45, -1e-45]]).astype(dtype)
+    y = (rng.random(s.size) < 0.2).astype(np.int8)
+    S = rng.normal(size=(500, 4)).astype(dtype)
+    S[0, :] = -0.0
     Y = (rng.random((500, 4)) < 0.5).astype(np.int8)
-    w = rng.integers(1, 4, 5000).astype(np.float64) if weighted else None
+    w = rng.integers(1, 4, s.size).astype(np.float64) if weighted else None
     w2 = None if w is None else w[:500]
-    fast = (
-        _buckets.bucket_counts(s, y, 12, w, compiled),
-        _buckets.per_label_counts(S, Y, 10, w2, compiled),
-    )
-    slow = _buckets.bucket_counts(s, y, 12, w), _buckets.per_label_counts(S, Y, 10, w2)
-    np.testing.assert_array_equal(fast[0], slow[0])
-    np.testing.assert_array_equal(fast[1], slow[1])
-    total = 5000 if w is None else w.sum()
-    assert fast[0][0].sum() == total and fast[0][1].sum() == (y if w is None else y * w).sum()
+    keys, keys2 = _buckets.keys32(s).astype(np.int64), _buckets.keys32(S).astype(np.int64)
+    sorted_keys = np.sort(keys)
+    for lo, hi, shift in [
+        (0, _buckets.KEY_MAX, 20),
+        (int(sorted_keys[100]), int(sorted_keys[4000]), 12),
+        (int(sorted_keys[2000]), int(sorted_keys[2000]) + 3, 0),
+    ]:
+        n_buckets = ((hi - lo) >> shift) + 1
+        inside = (keys >= lo) & (keys <= hi)
+        bucket = (keys[inside] - lo) >> shift
+        expected = np.zeros((n_buckets, 2 if w is None else 3))
+        np.add.at(expected, (bucket, y[inside]), 1.0 if w is None else w[inside])
+        if w is not None:
+            np.add.at(expected, (bucket, 2), 1.0)
+        for kernels in (compiled, None):
+            got = _buckets.range_histogram(s, y, lo, hi, shift, w, kernels)
+            np.testing.assert_array_equal(got, expected)
+            found = _buckets.range_indices(s, lo, hi, int(inside.sum()), kernels)
+            np.testing.assert_array_equal(found, np.flatnonzero(inside))
+        # per column, each its own range
+        lo2 = np.array([lo, 0, lo, _buckets.KEY_MAX])
+        hi2 = np.array([hi, _buckets.KEY_MAX, hi, _buckets.KEY_MAX])
+        sh2 = np.array([shift, 22, shift, 0])
+        n_b = int((((hi2 - lo2) >> sh2) + 1).max())
+        inside2 = (keys2 >= lo2) & (keys2 <= hi2)
+        expected2 = np.zeros((4, n_b, 2 if w is None else 3))
+        rows, cols = np.nonzero(inside2)
+        bucket2 = (keys2[rows, cols] - lo2[cols]) >> sh2[cols]
+        np.add.at(expected2, (cols, bucket2, Y[rows, cols]), 1.0 if w2 is None else w2[rows])
+        if w2 is not None:
+            np.add.at(expected2, (cols, bucket2, 2), 1.0)
+        for kernels in (compiled, None):
+            got2 = _buckets.range_histogram_2d(S, Y, lo2, hi2, sh2, n_b, w2, kernels)
+            np.testing.assert_array_equal(got2, expected2)
+            flat = _buckets.range_entries_2d(S, lo2, hi2, int(inside2.sum()), kernels)
+            np.testing.assert_array_equal(flat, np.flatnonzero(inside2))
 
 
 def random_binary(rng, n, kind):
@@ -93,11 +129,13 @@ def test_bucketed_candidates_give_the_same_cut(engine, kind, bits):
     for trial in range(40):
         s, y = random_binary(rng, int(rng.integers(1, 80)), kind)
         beta = BETAS[trial % 3]
+        chunks = trial % 2 == 1
         expected = best_cut(cut_candidates(s, y), beta)
-        assert best_cut(bucketed(s, y, beta, bits, engine), beta) == expected
+        assert best_cut(bucketed(s, y, beta, bits, engine, chunks=chunks), beta) == expected
         w = rng.integers(1, 4, s.size).astype(np.float64)
         expected = best_cut(cut_candidates(s, y, w), beta)
-        assert best_cut(bucketed(s, y, beta, bits, engine, w=w), beta) == expected
+        got = bucketed(s, y, beta, bits, engine, w=w, chunks=chunks)
+        assert best_cut(got, beta) == expected
 
 
 @pytest.mark.property
@@ -110,12 +148,14 @@ def test_bucketed_candidates_give_the_same_cut(engine, kind, bits):
     ),
     beta=st.sampled_from(BETAS),
     bits=st.sampled_from([1, 2, 3, 16]),
+    max_gather=st.sampled_from([0, 2, 1 << 20]),
+    float32=st.booleans(),
 )
-def test_bucketed_candidates_property(data, beta, bits):
-    s = np.array([d[0] for d in data])
+def test_bucketed_candidates_property(data, beta, bits, max_gather, float32):
+    s = np.array([d[0] for d in data], dtype=np.float32 if float32 else np.float64)
     y = np.array([int(d[1]) for d in data], dtype=np.int8)
     expected = best_cut(cut_candidates(s, y), beta)
-    assert best_cut(bucketed(s, y, beta, bits), beta) == expected
+    assert best_cut(bucketed(s, y, beta, bits, max_gather=max_gather), beta) == expected
 
 
 def test_large_binary_path_matches_sort_and_scan(engine):
@@ -134,7 +174,8 @@ def test_large_binary_path_matches_sort_and_scan(engine):
 
 @pytest.mark.parametrize("kind", ["ties", "wide", "float32", "zeros"])
 @pytest.mark.parametrize("bits", [3, 16, 18])
-def test_refined_buckets_give_the_same_cut(engine, kind, bits):
+def test_finer_levels_give_the_same_cut(engine, kind, bits):
+    # max_gather=0: every level is counted again, down to single keys
     rng = np.random.default_rng(bits + 7)
     for trial in range(30):
         s, y = random_binary(rng, int(rng.integers(1, 80)), kind)
@@ -142,29 +183,29 @@ def test_refined_buckets_give_the_same_cut(engine, kind, bits):
             s = np.round(s * 2).astype(np.float32)  # float32 with heavy ties
         beta = BETAS[trial % 3]
         expected = best_cut(cut_candidates(s, y), beta)
-        got = bucketed(s, y, beta, bits, engine, max_gather=0)
+        got = bucketed(s, y, beta, bits, engine, max_gather=0, chunks=trial % 2 == 0)
         assert best_cut(got, beta) == expected
 
 
 def test_tied_float32_scores_need_no_gather():
-    # two distinct float32 values in one coarse bucket: after the split each bucket
-    # holds one value, described by its counts and its key
+    # two distinct float32 values: once the buckets are single keys, their counts
+    # and keys describe them, and nothing is gathered
     rng = np.random.default_rng(3)
     n = 200_000
     y = (rng.random(n) < 0.3).astype(np.int8)
     s = np.where(rng.random(n) < 0.5, np.float32(0.9999), np.float32(1.0)).astype(np.float32)
-    capacities = []
+    gathered = []
 
-    def gather_fn(roles, bmap, capacity):
-        capacities.append(capacity)
-        return _buckets.gather(s, y, roles, bmap, capacity)
+    def histogram(lo, hi, shift, n_buckets):
+        return _buckets.range_histogram(s, y, lo[0], hi[0], shift[0])[None], True
 
-    got = _buckets.two_pass_candidates(
-        lambda bmap: (_buckets.bucket_counts(s, y, bmap), True),
-        gather_fn, 1.0, 18, 1000, MAX_BUCKETS, np.float32,
-    )  # fmt: skip
-    assert capacities == [0]
-    assert best_cut(got) == best_cut(cut_candidates(s, y))
+    def gather(lo, hi, capacity):
+        gathered.append(capacity)
+        raise AssertionError("nothing should be gathered")
+
+    got = _buckets.range_search(histogram, gather, 1, 1.0, "macro", 18, 1000, np.float32)
+    assert gathered == []
+    assert best_cut(got.label(0)) == best_cut(cut_candidates(s, y))
 
 
 def test_pruning_keeps_few_scores():
@@ -172,9 +213,19 @@ def test_pruning_keeps_few_scores():
     n = 200_000
     y = (rng.random(n) < 0.1).astype(np.int8)
     s = rng.normal(0.35 + 0.3 * y, 0.15).astype(np.float32)
-    counts = _buckets.bucket_counts(s, y, 16)
-    roles = _buckets.roles_for(counts[None], _buckets.plan_fbeta(counts[None], 1.0))[0]
-    assert counts[0][roles == 1].sum() < n // 10
+    sizes = []
+
+    def histogram(lo, hi, shift, n_buckets):
+        return _buckets.range_histogram(s, y, lo[0], hi[0], shift[0])[None], True
+
+    def gather(lo, hi, capacity):
+        sizes.append(capacity)
+        at = _buckets.range_indices(s, lo[0], hi[0], capacity)
+        return s[at], y[at], None, np.zeros(at.size, np.int64)
+
+    got = _buckets.range_search(histogram, gather, 1, 1.0, "macro", 16, 1 << 20, np.float32)
+    assert 0 < sizes[0] < n // 10
+    assert best_cut(got.label(0)) == best_cut(cut_candidates(s, y))
 
 
 @pytest.mark.parametrize("average", ["micro", "macro", "weighted"])
@@ -184,15 +235,20 @@ def test_per_label_candidates_give_the_same_thresholds(engine, average, bits):
     for trial in range(25):
         n, n_labels = int(rng.integers(1, 50)), int(rng.integers(1, 5))
         S = rng.integers(0, 4, (n, n_labels)) / 3.0
+        if trial % 2:
+            S = S.astype(np.float32)
         Y = (rng.random((n, n_labels)) < rng.random()).astype(np.int8)
         beta = BETAS[trial % 3]
-        full = [cut_candidates(S[:, j], Y[:, j]) for j in range(n_labels)]
-        pruned = _buckets.per_label_cut_candidates(
-            S, Y, beta, average, bits, None, kernels_of(engine)
-        )
+        w = rng.integers(1, 4, n).astype(np.float64) if trial % 4 >= 2 else None
+        full = [cut_candidates(S[:, j], Y[:, j], w) for j in range(n_labels)]
         expected = solve_per_label(full, beta, average)[0]
-        got = solve_per_label(pruned, beta, average)[0]
-        np.testing.assert_array_equal(got, expected)
+        for max_gather, chunks in ((1 << 20, _buckets._serial), (0, two_chunks)):
+            pruned = _buckets.per_label_cut_candidates(
+                S, Y, beta, average, bits, max_gather, w, kernels_of(engine), None, 100, chunks,
+                max(1, bits - 2),
+            )  # fmt: skip
+            got = solve_per_label(pruned, beta, average)[0]
+            np.testing.assert_array_equal(got, expected)
 
 
 def test_large_per_label_path_matches_sort_and_scan(engine):

@@ -48,6 +48,17 @@ __all__ = ["Settings", "SETTINGS", "ENGINES", "choose", "binary", "global_search
 ENGINES = ("sort", "buckets", "compiled", "dask", "sparse")
 
 
+def _default_threads() -> int:
+    wanted = os.environ.get("F1OPT_NUM_THREADS", "")
+    if wanted.strip():
+        return max(1, int(wanted))
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        available = os.cpu_count() or 1
+    return max(1, min(available, 8))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Settings of the engines (one place; immutable).
@@ -62,10 +73,18 @@ class Settings:
         Most buckets over all labels (memory of the counts).
     min_bits, max_bits : int
         Range of the key bits naming a bucket.
+    fine_bits : int
+        Key bits of the buckets of the finer counting levels of the
+        per-label searches (each label's narrowed key range split again).
     dask_size_hint : int
         Samples assumed for a Dask collection when choosing its bits.
     use_numba : bool
         Whether the compiled passes may be used.
+    n_threads : int
+        Threads the compiled passes split the data over (``F1OPT_NUM_THREADS``,
+        else the CPUs this process may run on, at most 8).
+    min_chunk : int
+        Fewest scores per thread.
     """
 
     bucket_min_size: int = 1 << 16
@@ -73,8 +92,11 @@ class Settings:
     max_buckets: int = 1 << 22
     min_bits: int = 8
     max_bits: int = 18
+    fine_bits: int = 10
     dask_size_hint: int = 1 << 23
     use_numba: bool = os.environ.get("F1OPT_DISABLE_NUMBA", "") in ("", "0")
+    n_threads: int = _default_threads()
+    min_chunk: int = 1 << 20
 
     def bits(self, n_samples: int, n_labels: int = 1) -> int:
         """Key bits of the buckets: finer for more scores, at most ``max_buckets`` in all."""
@@ -98,6 +120,29 @@ def _load_compiled():
 def compiled_kernels(settings: Settings = SETTINGS):
     """The compiled kernels module, or None (numba disabled, missing or broken)."""
     return _load_compiled() if settings.use_numba else None
+
+
+@functools.cache
+def _thread_pool(n_threads: int):
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(n_threads, thread_name_prefix="f1opt")
+
+
+def map_chunks(
+    fn, n: int, settings: Settings = SETTINGS, parallel: bool = True, row_size: int = 1
+) -> list:
+    """``fn(start, stop)`` over consecutive chunks of ``range(n)``, on threads when worth it.
+
+    The compiled kernels release the GIL, so chunks of one pass run on all
+    ``settings.n_threads`` cores (each at least ``settings.min_chunk`` scores
+    of ``row_size`` each); the results come back in chunk order.
+    """
+    k = min(settings.n_threads, n * row_size // settings.min_chunk) if parallel else 1
+    if k <= 1:
+        return [fn(0, n)]
+    bounds = [n * i // k for i in range(k + 1)]
+    return list(_thread_pool(k).map(fn, bounds[:-1], bounds[1:]))
 
 
 def _is_sparse(x) -> bool:
@@ -237,7 +282,7 @@ def binary(
         multilabel = getattr(scores, "ndim", 1) == 2
         c = _dask.one_label_candidates(
             _dask.partition_blocks(scores, y, sample_weight), check_block, multilabel, beta,
-            settings.bits(settings.dask_size_hint), settings.max_gather, settings.max_buckets,
+            settings.bits(settings.dask_size_hint), settings.max_gather,
             _dtype_of(scores) if dtype is None else _cuts.threshold_dtype(dtype),
             _dask_compiled(settings),
         )  # fmt: skip
@@ -249,8 +294,8 @@ def binary(
     else:
         compiled = compiled_kernels(settings) if kind == "compiled" else None
         c = _buckets.bucketed_cut_candidates(
-            scores, y, beta, settings.bits(scores.size), settings.max_gather,
-            settings.max_buckets, w, compiled, dtype,
+            scores, y, beta, settings.bits(scores.size), settings.max_gather, w, compiled,
+            dtype, functools.partial(map_chunks, settings=settings, parallel=compiled is not None),
         )  # fmt: skip
     return _cuts.best_cut(c, beta, zero_division)
 
@@ -317,7 +362,7 @@ def global_search(
             settings.bits(settings.dask_size_hint * (1 if by_rows else n_labels),
                           1 if by_rows else n_labels),
             _dtype_of(scores) if dtype is None else _cuts.threshold_dtype(dtype),
-            _dask_compiled(settings), sample_weight is None,
+            _dask_compiled(settings),
         )  # fmt: skip
         if found is None:
             raise ValueError(
@@ -335,11 +380,15 @@ def global_search(
         kind = "compiled" if compiled_kernels(settings) is not None else "buckets"
     if kind in ("buckets", "compiled") and scores.dtype in (np.float32, np.float64):
         by_rows = layout[0] == "rows"
+        compiled = compiled_kernels(settings) if kind == "compiled" else None
         found = _buckets.bucketed_grouped_sweep(
             np.ascontiguousarray(scores), np.ascontiguousarray(y), w, layout[0], gw, p, beta,
             zero_division, _cuts.threshold_dtype(dtype),
-            settings.bits(scores.size, 1 if by_rows else scores.shape[1]),
-            compiled_kernels(settings) if kind == "compiled" else None,
+            settings.bits(scores.size, 1 if by_rows else scores.shape[1]), compiled, 0.25,
+            functools.partial(
+                map_chunks, settings=settings, parallel=compiled is not None,
+                row_size=scores.shape[1],
+            ),
         )  # fmt: skip
         if found is not None:
             return found
@@ -396,10 +445,10 @@ def per_label(
 
         n_labels = int(scores.shape[1])
         candidates = _dask.per_label_candidates(
-            _dask.partition_blocks(scores, y, sample_weight), check_block, beta, average,
-            settings.bits(settings.dask_size_hint, n_labels),
+            _dask.partition_blocks(scores, y, sample_weight), check_block, n_labels, beta,
+            average, settings.bits(settings.dask_size_hint, n_labels), settings.max_gather,
             _dtype_of(scores) if dtype is None else _cuts.threshold_dtype(dtype),
-            _dask_compiled(settings), max_iter,
+            _dask_compiled(settings), max_iter, settings.fine_bits,
         )  # fmt: skip
     else:
         dtype = scores.dtype if dtype is None else dtype
@@ -412,8 +461,13 @@ def per_label(
         else:
             compiled = compiled_kernels(settings) if kind == "compiled" else None
             candidates = _buckets.per_label_cut_candidates(
-                scores, y, beta, average, settings.bits(n_samples, n_labels), w, compiled,
-                dtype, max_iter,
+                scores, y, beta, average, settings.bits(n_samples, n_labels),
+                settings.max_gather, w, compiled, dtype, max_iter,
+                functools.partial(
+                    map_chunks, settings=settings, parallel=compiled is not None,
+                    row_size=n_labels,
+                ),
+                settings.fine_bits,
             )  # fmt: skip
     thresholds, n_iter, chosen, flat = _cuts.solve_per_label(candidates, beta, average, max_iter)
     picked = chosen >= 0

@@ -113,10 +113,24 @@ def check_scores(scores, *, ndim: int | tuple[int, ...] = (1, 2), name: str = "s
     return array
 
 
+def is_zero_one(array: np.ndarray) -> bool:
+    """Whether a numeric array holds only 0 and 1 (two reductions, no temporary array)."""
+    if array.dtype == np.bool_ or array.size == 0:
+        return True
+    if array.dtype.kind == "u":
+        return bool(array.max() <= 1)
+    if array.dtype.kind in "if":
+        low, high = array.min(), array.max()  # NaN makes both comparisons false
+        if not (low >= 0 and high <= 1):
+            return False
+        return array.dtype.kind == "i" or bool(((array == 0) | (array == 1)).all())
+    return bool(((array == 0) | (array == 1)).all())
+
+
 def _check_zero_one(array: np.ndarray, name: str) -> np.ndarray:
     if array.dtype == np.bool_:
         return array.view(np.int8)
-    if not ((array == 0) | (array == 1)).all():  # one pass; np.unique would sort
+    if not is_zero_one(array):  # np.unique would sort
         values = np.unique(array)
         shown = ", ".join(repr(v.item()) for v in values[:5])
         more = ", ..." if values.size > 5 else ""

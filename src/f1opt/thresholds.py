@@ -148,11 +148,13 @@ def binary_labels(y, pos_label=None, *, name="y_true"):
     classes : ndarray
         The sorted distinct labels.
     """
+    from ._validation import is_zero_one
+
     array = _labels_array(y, name)
     if array.dtype.kind in "biuf" and pos_label is None:
         if array.dtype == np.bool_:
             return array.view(np.int8), np.array([False, True])
-        if ((array == 0) | (array == 1)).all():  # the common case: one pass, no sort
+        if is_zero_one(array):  # the common case: no sort
             return array.astype(np.int8, copy=False), np.array([0, 1])
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise ValueError(f"`{name}` contains NaN or infinite labels.")
@@ -300,7 +302,7 @@ def optimal_threshold(
             f"`scores` and `y` must have the same shape, but got {scores.shape} and {y.shape}."
         )
     w = _check_weights(sample_weight, y.size)
-    if not (y.any() if w is None else (w[y == 1] > 0).any()):
+    if not (y.max() > 0 if w is None else (w[y == 1] > 0).any()):
         raise _no_positive_error()
     threshold, score, k, tp = _engine.binary(scores, y, w, beta, dtype=dtype)
     return ThresholdResult(threshold, score, *_counts(k, tp, sample_weight))

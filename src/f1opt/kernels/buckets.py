@@ -1,34 +1,38 @@
-"""Exact threshold search by counting: bucket counts, pruning, and a small exact solve.
+"""Exact threshold search by counting: bucket counts, narrowed key ranges, a small exact solve.
 
 The exact F-beta search needs only counts. Scores are mapped to an
 order-preserving integer key of their float32 bits (float64 scores are rounded
 to float32 first: rounding is monotone, so the order is kept and equal scores
-share a key) and the top ``bits`` bits of the key name a bucket. Then
+share a key); a level counts each label's scores and positives in buckets of a
+key range (level 0: the top ``bits`` bits of every key). Then
 
-1. one pass counts the scores and the positives of every bucket (counts from
-   data partitions simply add up);
-2. the counts give the exact F-beta at every bucket edge ("predict every bucket
-   from this one up") and an upper bound for every cut inside a bucket: such a
-   cut includes ``t`` of the bucket's positives and at least ``t`` of its
-   scores, so ``F <= (1 + b^2)(TP_above + pos_b) / (b^2 P + K_above + pos_b)``;
-3. a second pass gathers only the scores of the buckets whose bound reaches the
-   best edge (and the maximum of the next non-empty bucket below each of them,
-   the "highest excluded" score of their lowest cut), and these are solved
-   exactly.
+1. the counts (which add up over chunks of rows, threads and Dask partitions)
+   give the exact F-beta at every bucket edge ("predict every bucket from this
+   one up") and an upper bound for every cut inside a bucket: such a cut
+   includes ``t`` of the bucket's positives and at least ``t`` of its scores,
+   so ``F <= (1 + b^2)(TP_above + pos_b) / (b^2 P + K_above + pos_b)``;
+2. every cut that can be optimal lies between the lowest and the highest bucket
+   whose bound reaches the best edge: that key range (with the non-empty bucket
+   below it, whose scores give the "highest excluded" score of its lowest cut)
+   is counted again in finer buckets while it holds too many scores
+   (:func:`range_search`), and finally gathered and solved exactly, its counts
+   offset by those above it. Buckets of one key hold one float32 value, which
+   the counts and the key describe completely, so float32 scores that are tied
+   or crowded never need gathering.
 
-When the buckets to solve hold too many scores (scores crowded in a narrow
-range, or heavily tied), one more counting pass splits just those buckets by up
-to 14 more key bits; with 18 + 14 bits a bucket is a single float32 value,
-which its counts and its key describe completely, so float32 scores that are
-tied or crowded never need gathering.
-
-The candidates built from the gathered buckets are a subset of those of
+The candidates built from the gathered range are a subset of those of
 :func:`f1opt.kernels.cuts.cut_candidates`, in the same order and with the same
 counts, and they contain every cut that can be optimal, so the argmax (and its
-tie rule) is unchanged. The same counts serve the per-label searches: macro and
-weighted F prune each label with its own best edge, and micro F (Dinkelbach)
-prunes with the linear gains ``(1 + b^2) TP - lam K`` over a range of ``lam``
-known to hold the optimum.
+tie rule) is unchanged. Macro and weighted F prune each label with its own best
+edge; micro F (Dinkelbach) prunes with the linear gains ``(1 + b^2) TP - lam K``
+over bounds on ``lam`` that the same counts give. The global macro, weighted and
+samples searches bound the change of their objective per bucket the same way
+(:func:`bucketed_grouped_sweep`).
+
+The passes run compiled (:mod:`f1opt.kernels.compiled`, passed in as
+``compiled``) or in numpy, with identical results; callers split them over
+threads or partitions through the ``histogram`` / ``gather`` / ``map_chunks``
+callables.
 
 References
 ----------
@@ -45,10 +49,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..metrics import fbeta_from_counts
-from .cuts import CutCandidates, dinkelbach
+from .cuts import dinkelbach
 
 #: relative slack on the pruning test: rounding never drops a needed bucket
 _SLACK = 1e-12
+
+#: entries per block of the numpy passes (bounds their memory)
+_BLOCK_ENTRIES = 1 << 20
+
+#: most counting levels of a range search (each a pass over the data)
+_MAX_LEVELS = 4
 
 
 def as_label_array(y) -> np.ndarray:
@@ -70,82 +80,11 @@ def keys32(scores) -> np.ndarray:
     with np.errstate(over="ignore"):
         f = np.asarray(scores, dtype=np.float32)
     f = f + np.float32(0.0)  # a copy, and -0.0 -> +0.0
+    mask = f.view(np.int32) >> np.int32(31)  # all ones for a negative
+    mask |= np.int32(-(2**31))
     bits = f.view(np.uint32)
-    mask = bits >> np.uint32(31)
-    mask *= np.uint32(0x7FFFFFFF)
-    mask |= np.uint32(0x80000000)
-    bits ^= mask
+    bits ^= mask.view(np.uint32)
     return bits
-
-
-@dataclass(frozen=True)
-class BucketMap:
-    """Which bucket each key falls in: uniform top bits, optionally refined.
-
-    The bucket of key ``k`` is ``base[t] + ((k & rmask[t]) >> rshift)`` with
-    ``t = k >> shift``. Uniform buckets have ``rmask = 0``; a refined top
-    bucket is split by its next ``shift - rshift`` key bits. Buckets stay in
-    increasing key order.
-    """
-
-    shift: int
-    base: np.ndarray
-    rmask: np.ndarray
-    rshift: int
-    n_buckets: int
-    #: True where a bucket holds exactly one key (one float32 value)
-    single: np.ndarray
-
-    @classmethod
-    def uniform(cls, bits: int) -> BucketMap:
-        """``2**bits`` buckets on the top ``bits`` key bits."""
-        n = 1 << bits
-        single = np.full(n, bits == 32)
-        return cls(32 - bits, np.arange(n, dtype=np.int64), np.zeros(n, np.uint32), 0, n, single)
-
-    def refine(self, which: np.ndarray, max_buckets: int) -> BucketMap | None:
-        """Split the buckets ``which`` (bool, uniform map only) by up to 14 more bits.
-
-        Returns None when there is nothing to split or too many buckets would result.
-        """
-        extra = min(self.shift, 14)
-        n_split = int(which.sum())
-        if n_split == 0 or extra == 0 or self.n_buckets + (n_split << extra) > max_buckets:
-            return None
-        sizes = np.where(which, 1 << extra, 1)
-        base = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
-        rmask = np.where(which, (1 << self.shift) - 1, 0).astype(np.uint32)
-        rshift = self.shift - extra
-        single = np.repeat(which & (rshift == 0), sizes)
-        return BucketMap(self.shift, base, rmask, rshift, int(sizes.sum()), single)
-
-    @property
-    def kernel_rshift(self) -> int:
-        """``rshift`` for the compiled kernels, -1 for uniform buckets (a faster path)."""
-        return -1 if not self.rmask.any() else self.rshift
-
-    def index(self, keys: np.ndarray) -> np.ndarray:
-        """Bucket of each key (numpy)."""
-        top = keys >> np.uint32(self.shift)
-        if self.kernel_rshift < 0:
-            return top
-        refined = (keys & self.rmask[top]) >> np.uint32(self.rshift)
-        return self.base[top] + refined
-
-    def single_values(self) -> np.ndarray:
-        """The float32 value of each single-key bucket (nan elsewhere), as float64."""
-        out = np.full(self.n_buckets, np.nan)
-        tops = np.flatnonzero(self.rmask)
-        if self.rshift != 0 or tops.size == 0:
-            return out
-        width = 1 << self.shift
-        keys = (
-            (tops[:, None].astype(np.uint64) << np.uint64(self.shift)) + np.arange(width)
-        ).ravel()
-        keys = keys.astype(np.uint32)
-        idx = self.index(keys)
-        out[idx] = key_values(keys)
-        return out
 
 
 def key_values(keys: np.ndarray) -> np.ndarray:
@@ -156,11 +95,10 @@ def key_values(keys: np.ndarray) -> np.ndarray:
     return bits.view(np.float32).astype(np.float64)
 
 
-def _as_map(bits_or_map) -> BucketMap:
-    if isinstance(bits_or_map, BucketMap):
-        return bits_or_map
-    return BucketMap.uniform(int(bits_or_map))
+# ---------------------------------------------------------------- counting passes
 
+#: the largest order-preserving key
+KEY_MAX = 0xFFFFFFFF
 
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
 
@@ -169,418 +107,604 @@ def _weights_arg(w):
     return _NO_WEIGHTS if w is None else np.ascontiguousarray(w, dtype=np.float64)
 
 
-def bucket_counts(scores, y, bits, sample_weight=None, compiled=None) -> np.ndarray:
-    """(Weighted) counts of scores (row 0) and positives (row 1) per bucket, (2, n_buckets).
+def _float32_bits(scores) -> np.ndarray:
+    """The float32 bits of ``scores`` (rounded to float32 first: a copy unless float32)."""
+    if scores.dtype != np.float32:
+        with np.errstate(over="ignore"):
+            scores = scores.astype(np.float32)
+    return np.ascontiguousarray(scores).view(np.uint32)
+
+
+def _blocks(n, step):
+    return range(0, n, max(1, step))
+
+
+def range_histogram(scores, y, lo_key, hi_key, shift, sample_weight=None, compiled=None):
+    """Negatives and positives per bucket of the keys in ``[lo_key, hi_key]``.
+
+    The bucket of key ``k`` is ``(k - lo_key) >> shift``; keys outside the
+    range are not counted.
 
     Parameters
     ----------
     scores : ndarray of shape (n,), float32 or float64, finite
     y : ndarray of shape (n,), 0/1
-    bits : int or BucketMap
-        Key bits naming a bucket (uniform buckets), or a bucket map.
+    lo_key, hi_key : int
+        The key range (:func:`keys32` keys), ``0 <= lo_key <= hi_key < 2**32``.
+    shift : int
     sample_weight : ndarray of shape (n,), optional
     compiled : module, optional
         :mod:`f1opt.kernels.compiled` to run the compiled pass (same result).
 
     Returns
     -------
-    counts : ndarray of float64 of shape (2, n_buckets)
+    counts : ndarray of shape (n_buckets, 2) or, weighted, (n_buckets, 3)
+        Negatives and positives (integers: uint32 from the compiled pass when
+        ``n < 2**32``, else int64); weighted, their weights (float64) and the
+        number of scores.
     """
-    bmap = _as_map(bits)
+    lo, hi = np.uint32(lo_key), np.uint32(hi_key)
+    size = _slots(sample_weight) * (((hi_key - lo_key) >> shift) + 1)
+    out = _zero_counts(size, scores.shape[0], sample_weight, compiled)
     y = as_label_array(y)
+    n = scores.shape[0]
     if compiled is not None:
-        return compiled.bucket_counts(
-            scores, y, _weights_arg(sample_weight), bmap.shift, bmap.base, bmap.rmask,
-            bmap.kernel_rshift, bmap.n_buckets,
+        step = n if scores.dtype == np.float32 else _BLOCK_ENTRIES
+        for s0 in _blocks(n, step):
+            bits, yb = _float32_bits(scores[s0 : s0 + step]), y[s0 : s0 + step]
+            if sample_weight is None:
+                compiled.range_histogram(bits, yb, lo, hi, shift, out)
+            else:
+                w = np.ascontiguousarray(sample_weight[s0 : s0 + step], dtype=np.float64)
+                compiled.range_histogram_weighted(bits, yb, w, lo, hi, shift, out)
+        return out.reshape(-1, _slots(sample_weight))
+    for s0 in _blocks(n, _BLOCK_ENTRIES):
+        w = None if sample_weight is None else sample_weight[s0 : s0 + _BLOCK_ENTRIES]
+        _add_numpy_counts(
+            out, keys32(scores[s0 : s0 + _BLOCK_ENTRIES]), y[s0 : s0 + _BLOCK_ENTRIES], w,
+            lo, hi - lo, np.uint32(shift), 0,
         )  # fmt: skip
-    b = bmap.index(keys32(scores)).astype(np.int64)
-    if sample_weight is None:
-        b <<= 1
-        b |= y
-        by_label = np.bincount(b, minlength=2 * bmap.n_buckets).reshape(bmap.n_buckets, 2)
-        return np.stack([by_label.sum(axis=1), by_label[:, 1]]).astype(np.float64)
-    w = np.asarray(sample_weight, dtype=np.float64)
-    return np.stack(
-        [
-            np.bincount(b, weights=w, minlength=bmap.n_buckets),
-            np.bincount(b, weights=w * y, minlength=bmap.n_buckets),
-        ]
-    )
+    return out.reshape(-1, _slots(sample_weight))
 
 
-def gather(scores, y, roles: np.ndarray, bits, capacity=None, sample_weight=None, compiled=None):
-    """Second pass: the scores of the role-1 buckets, the maximum of each role-2 bucket.
+def _slots(sample_weight) -> int:
+    """Slots of a bucket's counts: negatives and positives, and with weights the entries."""
+    return 2 if sample_weight is None else 3
+
+
+def _zero_counts(size, n, sample_weight, compiled):
+    """Zeroed counts of ``n`` scores: integers (uint32 for the compiled pass), float64 weighted."""
+    if sample_weight is not None:
+        return np.zeros(size, dtype=np.float64)
+    return np.zeros(size, dtype=np.uint32 if compiled is not None and n < 2**32 else np.int64)
+
+
+def _add_numpy_counts(out, keys, y, w, lo, width, shift, first_slot):
+    """Count a block of keys with numpy (any shape; ``lo``, ``width``, ``shift`` broadcast).
+
+    ``first_slot`` (broadcast like them) offsets each entry's bucket (the
+    label's first bucket in ``out``); the keys are overwritten.
+    """
+    full = not np.any(lo) and np.all(width == np.uint32(KEY_MAX))
+    if w is not None and keys.ndim == 2:
+        w = np.broadcast_to(w[:, None], keys.shape)
+    if not full:
+        keys -= lo  # unsigned: keys below lo wrap above width
+        inside = keys <= width
+        if not inside.all():
+            keys, y = keys[inside], y[inside]
+            w = None if w is None else w[inside]
+            first_slot = np.broadcast_to(first_slot, inside.shape)[inside]
+            shift = np.broadcast_to(shift, inside.shape)[inside]
+    keys >>= shift
+    bucket = keys.astype(np.intp).ravel()
+    if np.ndim(first_slot):
+        bucket += np.broadcast_to(first_slot, keys.shape).ravel()
+    if w is None:
+        bucket <<= 1
+        bucket |= y.ravel()
+        out += np.bincount(bucket, minlength=out.size)
+        return
+    w = np.ravel(w)
+    out[2::3] += np.bincount(bucket, minlength=out.size // 3)
+    bucket *= 3
+    bucket += y.ravel()
+    out += np.bincount(bucket, weights=w, minlength=out.size)
+
+
+def _label_stride(n_buckets: int, slots: int) -> int:
+    """Slots between two labels' counts: padded (its end takes keys outside the range)."""
+    return slots * n_buckets + 16 * slots
+
+
+def range_histogram_2d(scores, y, lo, hi, shift, n_buckets, sample_weight=None, compiled=None):
+    """:func:`range_histogram` of every column of an (n, L) matrix, each with its own range.
+
+    Parameters
+    ----------
+    scores, y : ndarray of shape (n, L), C-contiguous
+    lo, hi, shift : ndarray of shape (L,)
+        Column ``j`` counts its keys in ``[lo[j], hi[j]]`` in buckets
+        ``(key - lo[j]) >> shift[j]``, fewer than ``n_buckets``.
+    n_buckets : int
+    sample_weight : ndarray of shape (n,), optional
+        One weight per row.
 
     Returns
     -------
-    values : ndarray (dtype of ``scores``)
-    labels : ndarray of uint8
-    weights : ndarray of float64, or None without ``sample_weight``
-    buckets : ndarray of int32
-    maxima : ndarray of float64 of shape (n_buckets,)
-        Maximum score of each role-2 bucket (``-inf`` elsewhere).
+    counts : ndarray of shape (L, n_buckets, 2) or, weighted, (L, n_buckets, 3)
     """
-    bmap = _as_map(bits)
+    n, n_labels = scores.shape
+    lo32, width = np.asarray(lo, np.uint32), np.asarray(np.asarray(hi) - lo, np.uint32)
+    shift32 = np.asarray(shift, np.uint32)
     y = as_label_array(y)
+    step = max(1, _BLOCK_ENTRIES // n_labels)
+    slots = _slots(sample_weight)
     if compiled is not None:
-        if capacity is None:
-            capacity = scores.shape[0]
-        values, labels, weights, buckets, maxima = compiled.gather(
-            scores, y, _weights_arg(sample_weight), bmap.shift, bmap.base, bmap.rmask,
-            bmap.kernel_rshift, roles, int(capacity),
+        stride = _label_stride(n_buckets, slots)
+        flat = _zero_counts(n_labels * stride, scores.size, sample_weight, compiled)
+        rows = n if scores.dtype == np.float32 else step
+        for r0 in _blocks(n, rows):
+            bits = _float32_bits(scores[r0 : r0 + rows])
+            yb = np.ascontiguousarray(y[r0 : r0 + rows])
+            if sample_weight is None:
+                compiled.range_histogram_2d(bits, yb, lo32, width, shift32, stride, flat)
+            else:
+                w = np.ascontiguousarray(sample_weight[r0 : r0 + rows], dtype=np.float64)
+                compiled.range_histogram_2d_weighted(
+                    bits, yb, w, lo32, width, shift32, stride, flat
+                )
+        by_label = flat[: n_labels * stride].reshape(n_labels, stride)
+        return by_label[:, : slots * n_buckets].reshape(n_labels, n_buckets, slots)
+    out = _zero_counts(slots * n_labels * n_buckets, scores.size, sample_weight, compiled)
+    first = np.arange(n_labels, dtype=np.intp) * n_buckets
+    for r0 in _blocks(n, step):
+        w = None if sample_weight is None else sample_weight[r0 : r0 + step]
+        _add_numpy_counts(
+            out, keys32(scores[r0 : r0 + step]), y[r0 : r0 + step], w, lo32, width, shift32,
+            first,
         )  # fmt: skip
-        return values, labels, (None if sample_weight is None else weights), buckets, maxima
-    b = bmap.index(keys32(scores))
-    r = roles[b]
-    take = r == 1
-    values, labels, buckets = scores[take], y[take], b[take].astype(np.int32)
-    weights = None if sample_weight is None else np.asarray(sample_weight, np.float64)[take]
-    maxima = np.full(roles.shape[0], -np.inf)
-    second = r == 2
-    if second.any():
-        np.maximum.at(maxima, b[second], scores[second].astype(np.float64))
-    return values, labels, weights, buckets, maxima
+    return out.reshape(n_labels, n_buckets, slots)
 
 
-def _descending_cumulative(counts):
-    """Counts at and above each bucket, highest bucket first; arrays of shape (L, B)."""
-    n = counts[:, 0, ::-1].astype(np.int64)
-    pos = counts[:, 1, ::-1].astype(np.int64)
-    k_edge = np.cumsum(n, axis=1)
-    tp_edge = np.cumsum(pos, axis=1)
-    return n, pos, k_edge, tp_edge
-
-
-def plan_fbeta(counts: np.ndarray, beta: float) -> np.ndarray:
-    """Buckets to solve exactly for each label's own F-beta (binary, macro, weighted).
-
-    Parameters
-    ----------
-    counts : ndarray of shape (n_labels, 2, n_buckets)
-
-    Returns
-    -------
-    solve : ndarray of bool of shape (n_labels, n_buckets)
-    """
-    n, pos, k_edge, tp_edge = _descending_cumulative(counts)
-    p = tp_edge[:, -1:]
-    edge_f = np.where(n > 0, fbeta_from_counts(tp_edge, k_edge, p, beta), 0.0)
-    best_edge = edge_f.max(axis=1, keepdims=True)
-    bound = fbeta_from_counts(tp_edge, k_edge - n + pos, p, beta)
-    solve = (pos > 0) & (bound >= best_edge * (1.0 - _SLACK))
-    return solve[:, ::-1]
-
-
-def plan_linear(counts: np.ndarray, beta: float, lam_lo: float, lam_hi: float) -> np.ndarray:
-    """Buckets that can hold the argmax of ``(1 + b^2) TP - lam K`` for some lam in range.
-
-    A cut inside bucket b gains at most ``(1 + b^2)(TP_above + pos_b) -
-    lam (K_above + pos_b)``, largest at ``lam_lo``; the best edge (or the empty
-    cut, gain 0) gains at least its value at ``lam_hi``.
-    """
-    b2 = beta * beta
-    n, pos, k_edge, tp_edge = _descending_cumulative(counts)
-    best_edge = np.maximum(((1 + b2) * tp_edge - lam_hi * k_edge).max(axis=1, keepdims=True), 0.0)
-    bound = (1 + b2) * tp_edge - lam_lo * (k_edge - n + pos)
-    slack = _SLACK * (1.0 + (1 + b2) * tp_edge[:, -1:])
-    solve = (pos > 0) & (bound >= best_edge - slack)
-    return solve[:, ::-1]
-
-
-def roles_for(counts: np.ndarray, solve: np.ndarray, single=None) -> np.ndarray:
-    """Role of every bucket in the second pass.
-
-    1: gather its scores (a bucket to solve); 2: only its maximum (the next
-    non-empty bucket below a bucket to solve); 3 and 4: the same, for a bucket
-    holding one float32 value (``single``, float32 scores only), which the
-    counts and the key already describe, so the second pass skips it.
-
-    Returns
-    -------
-    roles : ndarray of uint8 of shape (n_labels, n_buckets)
-    """
-    nonempty = counts[:, 0, :] > 0
-    n_labels, n_buckets = nonempty.shape
-    idx = np.where(nonempty, np.arange(n_buckets), -1)
-    last_at_or_below = np.maximum.accumulate(idx, axis=1)
-    below = np.full_like(last_at_or_below, -1)
-    below[:, 1:] = last_at_or_below[:, :-1]
-    roles = solve.astype(np.uint8)
-    rows, cols = np.nonzero(solve)
-    nb = below[rows, cols]
-    keep = nb >= 0
-    rows, nb = rows[keep], nb[keep]
-    second = ~solve[rows, nb]
-    roles[rows[second], nb[second]] = 2
-    if single is not None and single.any():
-        roles[:, single] = np.where(roles[:, single] > 0, roles[:, single] + 2, 0)
-    return roles
-
-
-def candidates_from_gathered(
-    counts, values, labels, weights, buckets, maxima, roles=None, bmap=None, dtype=np.float64
-):
-    """Exact cut candidates of the gathered buckets (a pruned ``cut_candidates``).
-
-    Parameters
-    ----------
-    counts : ndarray of shape (2, n_buckets)
-        Bucket counts of the label (all scores, positives).
-    values, labels, weights, buckets : ndarrays of shape (m,)
-        Every score of the solved buckets, with its label, weight (None: 1)
-        and bucket.
-    maxima : ndarray of shape (n_buckets,)
-        Maximum score of each bucket needed as a "highest excluded" score.
-    roles : ndarray of shape (n_buckets,), optional
-        With ``bmap``: buckets of role 3 and 4 hold one float32 value, read
-        from the key instead of the data.
-    bmap : BucketMap, optional
-    dtype : numpy dtype, default=np.float64
-        Dtype of the thresholds.
-
-    Returns
-    -------
-    candidates : f1opt.kernels.cuts.CutCandidates
-    """
-    n_all = counts[0].astype(np.float64)
-    n_pos = counts[1].astype(np.float64)
-    n_positives = float(n_pos.sum())
-    if weights is None:
-        weight_all = np.ones(values.size)
-    else:
-        weight_all = np.asarray(weights, dtype=np.float64)
-    weight_pos = labels.astype(np.float64) * weight_all
-    bucket_max = maxima.astype(np.float64, copy=True)
-    if roles is not None and bmap is not None and (roles >= 3).any():
-        # one value per bucket: one element carrying the bucket's counts
-        known = bmap.single_values()
-        third = np.flatnonzero(roles == 3)
-        values = np.concatenate([values.astype(np.float64), known[third]])
-        weight_all = np.concatenate([weight_all, n_all[third]])
-        weight_pos = np.concatenate([weight_pos, n_pos[third]])
-        buckets = np.concatenate([buckets.astype(np.int64), third])
-        fourth = roles == 4
-        bucket_max[fourth] = known[fourth]
-    if values.size == 0 or n_positives == 0:
-        empty = np.empty(0)
-        return CutCandidates(empty, empty, empty, empty, n_positives, dtype)
-    k_above = n_all.sum() - np.cumsum(n_all)  # scores in buckets strictly above
-    tp_above = n_positives - np.cumsum(n_pos)
-    order = np.argsort(values)[::-1]  # equal values are grouped below: no stability needed
-    v = values[order].astype(np.float64)
-    bk = buckets[order].astype(np.int64)
-    m = v.size
-    cum_pos = np.cumsum(weight_pos[order])
-    cum_all = np.cumsum(weight_all[order])
-    is_last = np.append(v[1:] != v[:-1], True)
-    last = np.flatnonzero(is_last)
-    new_bucket = np.append(True, bk[1:] != bk[:-1])
-    start = np.maximum.accumulate(np.where(new_bucket, np.arange(m), 0))
-    pos_before = np.where(start > 0, cum_pos[start - 1], 0.0)
-    all_before = np.where(start > 0, cum_all[start - 1], 0.0)
-    pos_at_value = cum_pos[last] - np.append(0, cum_pos[last[:-1]])
-    keep = pos_at_value > 0
-    last = last[keep]
-    b_last = bk[last]
-    tp = tp_above[b_last] + cum_pos[last] - pos_before[last]
-    k = k_above[b_last] + cum_all[last] - all_before[last]
-    # the highest score strictly below: next value of the bucket, else the maximum
-    # of the next non-empty bucket below (-inf if none)
-    firsts = np.flatnonzero(new_bucket)
-    bucket_max[bk[firsts]] = v[firsts]
-    nonempty_idx = np.where(n_all > 0, np.arange(n_all.size), -1)
-    last_at_or_below = np.maximum.accumulate(nonempty_idx)
-    below_bucket = np.where(b_last > 0, last_at_or_below[np.maximum(b_last - 1, 0)], -1)
-    next_in_bucket = last + 1 < m
-    nxt = np.minimum(last + 1, m - 1)
-    same = next_in_bucket & (bk[nxt] == b_last)
-    below = np.where(
-        same,
-        v[nxt],
-        np.where(below_bucket >= 0, bucket_max[np.maximum(below_bucket, 0)], -np.inf),
-    )
-    return CutCandidates(v[last], below, tp, k, n_positives, dtype)
-
-
-def two_pass_candidates(count, gather_fn, beta, bits, max_gather, max_buckets, dtype):
-    """The counting search of one label, on any data source.
-
-    Parameters
-    ----------
-    count : callable
-        ``count(bmap) -> (counts, all_float32)``: bucket counts over all the
-        data, and whether every score is float32.
-    gather_fn : callable
-        ``gather_fn(roles, bmap, capacity) -> (values, labels, weights, buckets, maxima)``.
-    beta : float
-    bits : int
-        Key bits of the first, uniform buckets.
-    max_gather : int
-        When the buckets to solve hold more scores, they are split by up to 14
-        more key bits (one more counting pass) before the gather; split to
-        single float32 values, they need no gather at all.
-    max_buckets : int
-        Most buckets of a refined map.
-    dtype : numpy dtype
-        Dtype of the thresholds.
-
-    Returns
-    -------
-    candidates : f1opt.kernels.cuts.CutCandidates
-    """
-    bmap = BucketMap.uniform(bits)
-    counts, all_float32 = count(bmap)
-    solve = plan_fbeta(counts[None], beta)[0]
-    if n_scores_to_gather(counts, solve) > max_gather:
-        finer = bmap.refine(solve, max_buckets)
-        if finer is not None:
-            bmap = finer
-            counts, all_float32 = count(bmap)
-            solve = plan_fbeta(counts[None], beta)[0]
-    roles = roles_for(counts[None], solve[None], bmap.single if all_float32 else None)[0]
-    # scores to gather: the counts of the role-1 buckets (a bound only if weighted)
-    capacity = int(counts[0][roles == 1].sum())
-    gathered = gather_fn(roles, bmap, capacity)
-    return candidates_from_gathered(counts, *gathered, roles=roles, bmap=bmap, dtype=dtype)
-
-
-def n_scores_to_gather(counts, solve) -> float:
-    """(Weighted) size of the buckets to solve: a size hint for refining them."""
-    return float(counts[0][solve].sum())
-
-
-def bucketed_cut_candidates(
-    scores, y, beta, bits, max_gather, max_buckets, sample_weight=None, compiled=None, dtype=None
-):
-    """The cut candidates that can be F-beta optimal, by two passes over the data.
-
-    Same result type as :func:`f1opt.kernels.cuts.cut_candidates`, restricted
-    to the buckets whose bound reaches the best bucket edge.
-    """
-    from .cuts import threshold_dtype
-
-    is_float32 = scores.dtype == np.float32
-    dtype = threshold_dtype(scores.dtype if dtype is None else dtype)
-
-    def count(bmap):
-        return bucket_counts(scores, y, bmap, sample_weight, compiled), is_float32
-
-    def gather_fn(roles, bmap, capacity):
-        capacity = capacity if sample_weight is None else None
-        return gather(scores, y, roles, bmap, capacity, sample_weight, compiled)
-
-    return two_pass_candidates(count, gather_fn, beta, bits, max_gather, max_buckets, dtype)
-
-
-def per_label_counts(scores, y, bits: int, sample_weight=None, compiled=None) -> np.ndarray:
-    """(Weighted) bucket counts of every column, shape (n_labels, 2, 2**bits)."""
-    if compiled is not None:
-        return compiled.bucket_counts_2d(
-            scores, as_label_array(y), _weights_arg(sample_weight), 32 - bits, 1 << bits
+def range_indices(scores, lo_key, hi_key, capacity, compiled=None) -> np.ndarray:
+    """Indices of the scores whose key lies in ``[lo_key, hi_key]`` (at most ``capacity``)."""
+    n = scores.shape[0]
+    if compiled is not None and scores.dtype == np.float32:
+        found = compiled.range_indices(
+            _float32_bits(scores), np.uint32(lo_key), np.uint32(hi_key), int(min(capacity, n))
         )
-    return np.stack(
-        [bucket_counts(scores[:, j], y[:, j], bits, sample_weight) for j in range(scores.shape[1])]
-    )
+        return found
+    parts = []
+    for s0 in _blocks(n, _BLOCK_ENTRIES):
+        keys = keys32(scores[s0 : s0 + _BLOCK_ENTRIES])
+        keys -= np.uint32(lo_key)  # unsigned: keys below lo_key wrap above the width
+        parts.append(np.flatnonzero(keys <= np.uint32(hi_key - lo_key)) + s0)
+    return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
 
-def per_label_gather(scores, y, roles, counts, bits: int, sample_weight=None, compiled=None):
-    """Second pass over every column: a list of ``gather`` results, one per label."""
-    n_labels = scores.shape[1]
-    if compiled is None:
-        return [
-            gather(scores[:, j], y[:, j], roles[j], bits, None, sample_weight)
-            for j in range(n_labels)
+def range_entries_2d(scores, lo, hi, capacity, compiled=None) -> np.ndarray:
+    """Flat indices ``i * L + j`` of the entries inside their column's ``[lo[j], hi[j]]``.
+
+    ``capacity`` bounds their number (the counts of the ranges).
+    """
+    n, n_labels = scores.shape
+    lo32, width = np.asarray(lo, np.uint32), np.asarray(np.asarray(hi) - lo, np.uint32)
+    step = max(1, _BLOCK_ENTRIES // n_labels)
+    parts = []
+    for r0 in _blocks(n, n if compiled is not None and scores.dtype == np.float32 else step):
+        block = scores[
+            r0 : r0 + (n if compiled is not None and scores.dtype == np.float32 else step)
         ]
-    # exact capacities: count the rows of the role-1 buckets of every column
-    if sample_weight is None:
-        capacities = np.where(roles == 1, counts[:, 0, :], 0).sum(axis=1).astype(np.int64)
-    else:
-        unit = compiled.bucket_counts_2d(
-            scores, as_label_array(y), _NO_WEIGHTS, 32 - bits, 1 << bits
-        )
-        capacities = np.where(roles == 1, unit[:, 0, :], 0).sum(axis=1).astype(np.int64)
-    offsets = np.concatenate(([0], np.cumsum(capacities))).astype(np.int64)
-    values, labels, weights, buckets, maxima = compiled.gather_2d(
-        scores, as_label_array(y), _weights_arg(sample_weight), 32 - bits, roles, offsets
-    )
-
-    def part(a, j):
-        return None if a is None else a[offsets[j] : offsets[j + 1]]
-
-    weights = None if sample_weight is None else weights
-    return [
-        (
-            part(values, j),
-            part(labels, j),
-            part(weights, j),
-            part(buckets, j),
-            maxima[j],
-        )
-        for j in range(n_labels)
-    ]
+        if compiled is not None:
+            found = compiled.range_entries_2d(
+                _float32_bits(block), lo32, width, int(min(capacity, block.size))
+            )
+        else:
+            keys = keys32(block)
+            keys -= lo32
+            found = np.flatnonzero(keys <= width)
+        parts.append(found + r0 * n_labels if r0 else found)
+    return np.concatenate(parts) if len(parts) != 1 else parts[0]
 
 
-def micro_bounds(counts: np.ndarray, beta: float, max_iter: int = 100):
-    """Lower and upper bounds on the best micro F-beta with one cut per label.
+# ---------------------------------------------------------------- the range search
 
-    The lower bound is the exact optimum over bucket edges (realisable cuts);
-    the upper bound the optimum over the edges and, for each bucket, the point
-    ``(TP_above + pos_b, K_above + pos_b)`` that beats every cut inside it
-    (fewer predictions, as many true positives: adding a true positive
-    always raises micro F).
+
+@dataclass
+class _Ranges:
+    """Each label's key range at a level, and the counts above it."""
+
+    lo: np.ndarray  # int64 keys
+    hi: np.ndarray
+    shift: np.ndarray
+    tp_above: np.ndarray
+    k_above: np.ndarray
+
+
+def _plan_level(counts, ranges, n_positives, n_total, beta, average, max_iter):
+    """Where each label's optimal cut can be, from the counts of one level.
+
+    Returns a dict of per-label arrays: the next range (``lo``, ``hi``, with
+    the non-empty bucket below the lowest bucket to solve), the counts above
+    it, ``solve_lo`` (the lowest key of a bucket to solve), ``size`` (scores
+    in the next range), ``has`` (the label has a cut to solve), and the
+    dense per-bucket arrays a single-key level needs.
     """
-    n, pos, k_edge, tp_edge = _descending_cumulative(counts)
-    total_p = float(tp_edge[:, -1].sum())
+    weighted = counts.shape[2] == 3
+    neg, pos = counts[..., 0].astype(np.float64), counts[..., 1].astype(np.float64)
+    entries = counts[..., 2] if weighted else counts[..., 0].astype(np.int64) + counts[..., 1]
+    ids = np.flatnonzero(entries.any(axis=0))  # buckets non-empty in some label
+    n_labels, m = counts.shape[0], ids.size
+    wsize, pos, entries = (neg + pos)[:, ids], pos[:, ids], entries[:, ids].astype(np.float64)
+    nonempty = entries > 0
+    # highest bucket first
+    n_d, p_d = wsize[:, ::-1], pos[:, ::-1]
+    k_incl = ranges.k_above[:, None] + np.cumsum(n_d, axis=1)
+    tp_incl = ranges.tp_above[:, None] + np.cumsum(p_d, axis=1)
+    k_bound = k_incl - n_d + p_d
+    ne_d = nonempty[:, ::-1]
+    top = ranges.k_above > 0
+    p_col = n_positives[:, None]
+    if average == "micro":
+        b2 = beta * beta
+        lam_lo, lam_hi = _micro_bounds(
+            tp_incl, k_incl, k_bound, ne_d, p_d > 0, ranges, n_positives, beta, max_iter
+        )
+        edge_gain = np.where(ne_d, (1 + b2) * tp_incl - lam_hi * k_incl, 0.0)
+        top_gain = np.where(top, (1 + b2) * ranges.tp_above - lam_hi * ranges.k_above, 0.0)
+        best = np.maximum(np.maximum(edge_gain.max(axis=1, initial=0.0), top_gain), 0.0)
+        bound = (1 + b2) * tp_incl - lam_lo * k_bound
+        slack = _SLACK * (1.0 + (1 + b2) * n_positives)
+        solve = (p_d > 0) & (bound >= (best - slack)[:, None])
+    else:
+        edge_f = np.where(ne_d, fbeta_from_counts(tp_incl, k_incl, p_col, beta), 0.0)
+        top_f = np.where(
+            top, fbeta_from_counts(ranges.tp_above, ranges.k_above, n_positives, beta), 0
+        )
+        best = np.maximum(edge_f.max(axis=1, initial=0.0), top_f)
+        bound = fbeta_from_counts(tp_incl, k_bound, p_col, beta)
+        solve = (p_d > 0) & (bound >= (best * (1.0 - _SLACK))[:, None])
+    solve = solve[:, ::-1]  # increasing buckets again
+    has = solve.any(axis=1) & (n_positives > 0)
+    stuck = ~solve.any(axis=1) & (n_positives > 0)  # only by rounding: keep every bucket
+    solve[stuck] = nonempty[stuck] & (pos[stuck] > 0)
+    has |= stuck
+    positions = np.arange(m)
+    first = np.where(solve, positions, m).min(axis=1, initial=m)
+    last = np.where(solve, positions, -1).max(axis=1, initial=-1)
+    prev = np.maximum.accumulate(np.where(nonempty, positions, -1), axis=1)  # at or below
+    first_c, last_c = np.minimum(first, m - 1), np.maximum(last, 0)
+    low = np.where(first_c > 0, prev[np.arange(n_labels), np.maximum(first_c - 1, 0)], -1)
+    has_low = low >= 0
+    low_c = np.where(has_low, low, first_c)
+    shift = ranges.shift
+    lo_key = ranges.lo + (ids[low_c] << shift)
+    size_cum = np.concatenate([np.zeros((n_labels, 1)), np.cumsum(entries, axis=1)], axis=1)
+    w_cum = np.concatenate([np.zeros((n_labels, 1)), np.cumsum(wsize, axis=1)], axis=1)
+    p_cum = np.concatenate([np.zeros((n_labels, 1)), np.cumsum(pos, axis=1)], axis=1)
+    rows = np.arange(n_labels)
+    k_below = n_total - ranges.k_above - w_cum[:, -1]
+    everything_below = ~has_low & (k_below > 0)
+    lo_key = np.where(everything_below, 0, lo_key)
+    hi_key = np.minimum(ranges.hi, ranges.lo + ((ids[last_c] + 1) << shift) - 1)
+    tp_above = ranges.tp_above + p_cum[:, -1] - p_cum[rows, last_c + 1]
+    k_above = ranges.k_above + w_cum[:, -1] - w_cum[rows, last_c + 1]
+    size = size_cum[rows, last_c + 1] - size_cum[rows, low_c]
+    return dict(
+        lo=np.where(has, lo_key, KEY_MAX), hi=np.where(has, hi_key, KEY_MAX),
+        tp_above=tp_above, k_above=k_above, size=np.where(has, size, 0.0), has=has,
+        solve_lo=ranges.lo + (ids[first_c] << shift), everything_below=everything_below,
+        ids=ids, entries=entries, wsize=wsize, pos=pos, low=low_c, first=first_c, last=last_c,
+    )  # fmt: skip
+
+
+def _micro_bounds(tp_incl, k_incl, k_bound, nonempty, has_pos, ranges, n_positives, beta, max_iter):
+    """Lower and upper bounds on the best micro F-beta over one cut per label.
+
+    The lower bound is Dinkelbach's optimum over realisable cuts (every
+    non-empty bucket's lowest edge, and the cut just above the range); the
+    upper one adds, for every bucket with a positive, the point that beats
+    every cut inside it: as many true positives as its best case, with fewer
+    predictions (adding a true positive always raises micro F).
+    """
+    total_p = float(n_positives.sum())
     if total_p == 0:
         return 0.0, 0.0
-    edge = n > 0
-    _, f_lo, _ = dinkelbach(tp_edge[edge], k_edge[edge], edge.sum(axis=1), total_p, beta, max_iter)
-    inside = pos > 0
-    tp_hi = np.concatenate([tp_edge, tp_edge], axis=1)
-    k_hi = np.concatenate([k_edge, k_edge - n + pos], axis=1)
-    mask = np.concatenate([edge, inside], axis=1)
-    _, f_hi, _ = dinkelbach(tp_hi[mask], k_hi[mask], mask.sum(axis=1), total_p, beta, max_iter)
+    top = ranges.k_above > 0
+    tp_top, k_top = ranges.tp_above[:, None], ranges.k_above[:, None]
+    real_tp = np.concatenate([tp_top, tp_incl], axis=1)
+    real_k = np.concatenate([k_top, k_incl], axis=1)
+    real = np.concatenate([top[:, None], nonempty], axis=1)
+    _, f_lo, _ = dinkelbach(real_tp[real], real_k[real], real.sum(axis=1), total_p, beta, max_iter)
+    hi_tp = np.concatenate([real_tp, tp_incl], axis=1)
+    hi_k = np.concatenate([real_k, k_bound], axis=1)
+    upper = np.concatenate([real, has_pos], axis=1)
+    _, f_hi, _ = dinkelbach(hi_tp[upper], hi_k[upper], upper.sum(axis=1), total_p, beta, max_iter)
     return f_lo, max(f_lo, f_hi)
 
 
-def plan_per_label(counts: np.ndarray, beta: float, average: str, max_iter: int = 100):
-    """Roles (1 solve, 2 maximum only) of every label's buckets for a per-label search."""
-    if average == "micro":
-        f_lo, f_hi = micro_bounds(counts, beta, max_iter)
-        solve = plan_linear(counts, beta, f_lo, f_hi)
-    else:
-        solve = plan_fbeta(counts, beta)
-    return roles_for(counts, solve)
+def range_search(
+    histogram, gather, n_labels, beta, average, bits, max_gather, dtype, max_iter=100,
+    fine_bits=None,
+):  # fmt: skip
+    """Cut candidates of every label holding its optimal cut, by narrowing key ranges.
 
+    Level 0 counts each label's (weighted) negatives and positives in buckets
+    of the top ``bits`` key bits. The counts give the exact F-beta at every
+    bucket edge and a bound for every cut inside a bucket: a cut inside bucket
+    ``b`` includes ``t`` of its positives and at least ``t`` of its scores, so
+    ``F <= (1 + b^2)(TP_above + pos_b) / (b^2 P + K_above + pos_b)``. Every
+    cut that can be optimal lies in the key range from the lowest to the
+    highest bucket whose bound reaches the best edge (for macro and weighted F
+    each label on its own; for micro F, the label's linear gain
+    ``(1 + b^2) TP - lam K`` for every ``lam`` between bounds on the optimum,
+    which Dinkelbach's method gives from the same counts). When those ranges
+    (with the non-empty bucket below each, whose scores give the highest
+    excluded score of its lowest cut) hold at most ``max_gather`` scores,
+    their scores are gathered and their cuts counted exactly, offset by the
+    counts above the range; otherwise the next level counts every range again
+    in ``2**fine_bits`` buckets. A bucket of one key holds one float32 value, so
+    float32 scores need no gather once their buckets are single keys.
 
-def per_label_cut_candidates(
-    scores, y, beta, average, bits, sample_weight=None, compiled=None, dtype=None, max_iter=100
-):
-    """Pruned cut candidates of every column, holding each label's optimal cut.
-
-    For ``macro`` and ``weighted`` each label keeps what its own F-beta needs;
-    for ``micro`` each label keeps every cut that can maximise
-    ``(1 + b^2) TP - lam K`` for ``lam`` between the bounds of
-    :func:`micro_bounds`, where the optimum lies.
+    Parameters
+    ----------
+    histogram : callable
+        ``histogram(lo, hi, shift, n_buckets) -> (counts, exact_keys)``: the
+        :func:`range_histogram_2d` of all the data, shape (L, n_buckets, 2 or 3),
+        and whether every score is float32.
+    gather : callable
+        ``gather(lo, hi, capacity) -> (values, labels, weights or None, groups)``:
+        every entry inside its label's range, with its label index.
+    n_labels : int
+    beta : float
+    average : {"micro", "macro", "weighted"}
+        ``"macro"`` (each label on its own) also serves a single binary label.
+    bits : int
+        Key bits of the first level's buckets.
+    max_gather : int
+        Most scores gathered before a finer level is counted.
+    dtype : numpy dtype
+        Dtype of the thresholds.
+    max_iter : int, default=100
+        Most Dinkelbach rounds (micro).
+    fine_bits : int, optional
+        Bits of the buckets of the finer levels (default: ``bits``).
 
     Returns
     -------
-    candidates : list of f1opt.kernels.cuts.CutCandidates
+    candidates : f1opt.kernels.cuts.FlatCandidates
+        For every label a subset of its :func:`f1opt.kernels.cuts.cut_candidates`
+        holding every cut that can be optimal, with the same counts.
+    """
+    fine_bits = bits if fine_bits is None else fine_bits
+    n_buckets = 1 << bits
+    zeros = np.zeros(n_labels)
+    ranges = _Ranges(
+        np.zeros(n_labels, np.int64), np.full(n_labels, KEY_MAX, np.int64),
+        np.full(n_labels, 32 - bits, np.int64), zeros, zeros,
+    )  # fmt: skip
+    n_positives = n_total = exact_keys = None
+    for level in range(_MAX_LEVELS):
+        counts, float32_keys = histogram(ranges.lo, ranges.hi, ranges.shift, n_buckets)
+        if n_positives is None:
+            n_positives = counts[..., 1].sum(axis=1, dtype=np.float64)
+            n_total = counts[..., 0].sum(axis=1, dtype=np.float64) + n_positives
+            exact_keys = float32_keys
+        plan = _plan_level(counts, ranges, n_positives, n_total, beta, average, max_iter)
+        single = plan["has"] & (ranges.shift == 0) & exact_keys & ~plan["everything_below"]
+        span = ranges.hi - ranges.lo
+        narrower = (plan["hi"] - plan["lo"]) < span // 2
+        refine = plan["has"] & ~single & (ranges.shift > 0) & narrower
+        small = float(plan["size"][~single].sum()) <= max_gather
+        if small or not refine.any() or level == _MAX_LEVELS - 1:
+            break
+        lo, hi = plan["lo"], plan["hi"]  # a label without a cut to solve counts nothing more
+        bitlen = np.frexp((hi - lo).astype(np.float64))[1].astype(np.int64)  # exact below 2**53
+        ranges = _Ranges(
+            lo, hi, np.maximum(bitlen - fine_bits, 0), np.where(plan["has"], plan["tp_above"], 0.0),
+            np.where(plan["has"], plan["k_above"], 0.0),
+        )  # fmt: skip
+        n_buckets = 1 << fine_bits
+    need = plan["has"] & ~single
+    lo = np.where(need, plan["lo"], KEY_MAX)
+    hi = np.where(need, plan["hi"], KEY_MAX)
+    capacity = int(round(float(plan["size"][need].sum())))
+    if need.any():
+        values, labels, weights, groups = gather(lo, hi, capacity)
+    else:
+        values, labels, weights, groups = np.empty(0), np.empty(0, np.uint8), None, np.empty(0, int)
+    return _flat_candidates(
+        values, labels, weights, groups, single, plan, ranges, n_positives, dtype
+    )
+
+
+def _flat_candidates(values, labels, weights, groups, single, plan, ranges, n_positives, dtype):
+    """The candidates of every label: from its gathered entries, or from single-key counts."""
+    from .cuts import FlatCandidates, cut_candidates, grouped_cut_candidates
+
+    n_labels = n_positives.size
+    if n_labels == 1:  # one label: its positives and negatives sorted apart
+        c = cut_candidates(values, labels, weights, dtype=dtype)
+        flat = FlatCandidates(c.values, c.below, c.tp, c.k, np.array([c.values.size]), None, dtype)
+    else:
+        flat = grouped_cut_candidates(values, labels, groups, n_labels, n_positives, weights, dtype)
+    owner = np.repeat(np.arange(n_labels), flat.sizes)
+    keep = keys32(flat.values) >= plan["solve_lo"][owner]
+    owner = owner[keep]
+    parts = [(
+        owner, flat.values[keep], flat.below[keep],
+        flat.tp[keep] + plan["tp_above"][owner], flat.k[keep] + plan["k_above"][owner],
+    )]  # fmt: skip
+    parts += [_single_key_part(j, plan, ranges) for j in np.flatnonzero(single)]
+    if len(parts) > 1:
+        owner = np.concatenate([p[0] for p in parts])
+        order = np.argsort(owner, kind="stable")  # label after label, each highest value first
+        parts = [[np.concatenate([p[i] for p in parts])[order] for i in range(5)]]
+    sizes = np.bincount(owner, minlength=n_labels).astype(np.int64)
+    return FlatCandidates(*parts[0][1:], sizes, np.asarray(n_positives, np.float64), dtype)
+
+
+def _single_key_part(j, plan, ranges):
+    """Candidates of label ``j`` whose buckets are single keys (float32): read off the counts."""
+    lo, hi = int(plan["low"][j]), int(plan["last"][j])
+    first = int(plan["first"][j])
+    entries, wsize, pos = (plan[name][j, lo : hi + 1] for name in ("entries", "wsize", "pos"))
+    ids = plan["ids"][lo : hi + 1]
+    filled = entries > 0
+    keys = ranges.lo[j] + ids[filled]
+    wsize, pos = wsize[filled], pos[filled]
+    values = key_values(keys.astype(np.uint32))
+    tp = plan["tp_above"][j] + np.cumsum(pos[::-1])[::-1]
+    k = plan["k_above"][j] + np.cumsum(wsize[::-1])[::-1]
+    below = np.concatenate(([-np.inf], values[:-1]))
+    keep = (keys >= ranges.lo[j] + plan["ids"][first]) & (pos > 0)
+    order = np.flatnonzero(keep)[::-1]  # highest value first
+    return np.full(order.size, j), values[order], below[order], tp[order], k[order]
+
+
+def _serial(fn, n):
+    return [fn(0, n)]
+
+
+def _summed(parts, weighted):
+    total = parts[0].astype(np.float64 if weighted else np.int64)
+    for other in parts[1:]:
+        total += other
+    return total
+
+
+def bucketed_cut_candidates(
+    scores, y, beta, bits, max_gather, sample_weight=None, compiled=None, dtype=None,
+    map_chunks=_serial,
+):  # fmt: skip
+    """The cut candidates of one label that can be F-beta optimal, by counting passes.
+
+    :func:`range_search` on in-memory scores.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n,), float32 or float64, finite
+    y : ndarray of shape (n,), 0/1
+    beta : float
+    bits : int
+        Key bits of the buckets of a level.
+    max_gather : int
+        Most scores gathered before a finer level is counted.
+    sample_weight : ndarray of shape (n,), optional
+        Positive weights.
+    compiled : module, optional
+    dtype : numpy dtype, optional
+        Dtype of the thresholds (default: from ``scores.dtype``).
+    map_chunks : callable, optional
+        ``map_chunks(fn, n) -> [fn(start, stop), ...]`` over consecutive chunks
+        of ``range(n)`` (the engine passes one that runs chunks on threads).
+
+    Returns
+    -------
+    candidates : f1opt.kernels.cuts.CutCandidates
     """
     from .cuts import threshold_dtype
 
     dtype = threshold_dtype(scores.dtype if dtype is None else dtype)
+    y = as_label_array(y)
+    w = sample_weight
+
+    def histogram(lo, hi, shift, n_buckets):
+        def part(a, b):
+            wp = None if w is None else w[a:b]
+            return range_histogram(scores[a:b], y[a:b], lo[0], hi[0], shift[0], wp, compiled)
+
+        return _summed(map_chunks(part, scores.shape[0]), w is not None)[None], exact_keys
+
+    def gather(lo, hi, capacity):
+        def part(a, b):
+            return range_indices(scores[a:b], lo[0], hi[0], capacity, compiled) + a
+
+        parts = map_chunks(part, scores.shape[0])
+        index = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        weights = None if w is None else w[index]
+        return scores[index], y[index], weights, np.zeros(index.size, np.int64)
+
+    exact_keys = scores.dtype == np.float32
+    flat = range_search(histogram, gather, 1, beta, "macro", bits, max_gather, dtype)
+    return flat.label(0)
+
+
+def per_label_cut_candidates(
+    scores, y, beta, average, bits, max_gather, sample_weight=None, compiled=None, dtype=None,
+    max_iter=100, map_chunks=_serial, fine_bits=None,
+):  # fmt: skip
+    """Cut candidates of every column holding its optimal cut (:func:`range_search`).
+
+    Parameters
+    ----------
+    scores, y : ndarray of shape (n, L)
+    average : {"micro", "macro", "weighted"}
+    sample_weight : ndarray of shape (n,), optional
+        One weight per row.
+    map_chunks : callable, optional
+        As for :func:`bucketed_cut_candidates`, over rows.
+    fine_bits : int, optional
+        Key bits of the finer levels' buckets (:func:`range_search`).
+
+    Returns
+    -------
+    candidates : f1opt.kernels.cuts.FlatCandidates
+    """
+    from .cuts import threshold_dtype
+
+    dtype = threshold_dtype(scores.dtype if dtype is None else dtype)
+    scores, y = np.ascontiguousarray(scores), np.ascontiguousarray(as_label_array(y))
     n_labels = scores.shape[1]
-    counts = per_label_counts(scores, y, bits, sample_weight, compiled)
-    roles = plan_per_label(counts, beta, average, max_iter)
-    gathered = per_label_gather(scores, y, roles, counts, bits, sample_weight, compiled)
-    return [candidates_from_gathered(counts[j], *gathered[j], dtype=dtype) for j in range(n_labels)]
+    w = sample_weight
+
+    def histogram(lo, hi, shift, n_buckets):
+        def part(a, b):
+            wp = None if w is None else w[a:b]
+            return range_histogram_2d(scores[a:b], y[a:b], lo, hi, shift, n_buckets, wp, compiled)
+
+        return _summed(map_chunks(part, scores.shape[0]), w is not None), exact_keys
+
+    def gather(lo, hi, capacity):
+        def part(a, b):
+            return range_entries_2d(scores[a:b], lo, hi, capacity, compiled) + a * n_labels
+
+        parts = map_chunks(part, scores.shape[0])
+        index = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        flat_s, flat_y = scores.reshape(-1), y.reshape(-1)
+        weights = None if w is None else w[index // n_labels]
+        return flat_s[index], flat_y[index], weights, index % n_labels
+
+    exact_keys = scores.dtype == np.float32
+    return range_search(
+        histogram, gather, n_labels, beta, average, bits, max_gather, dtype, max_iter, fine_bits
+    )
+
+
+def per_label_counts(
+    scores, y, bits: int, sample_weight=None, compiled=None, map_chunks=_serial
+) -> np.ndarray:
+    """Counts of every column in ``2**bits`` buckets of the top key bits (level 0).
+
+    Returns
+    -------
+    counts : ndarray of shape (L, 2**bits, 2) or, weighted, (L, 2**bits, 3)
+        As :func:`range_histogram_2d`.
+    """
+    n_labels = scores.shape[1]
+    scores, y = np.ascontiguousarray(scores), np.ascontiguousarray(as_label_array(y))
+    lo, hi = np.zeros(n_labels, np.int64), np.full(n_labels, KEY_MAX, np.int64)
+    shift = np.full(n_labels, 32 - bits, np.int64)
+
+    def part(a, b):
+        w = None if sample_weight is None else sample_weight[a:b]
+        return range_histogram_2d(scores[a:b], y[a:b], lo, hi, shift, 1 << bits, w, compiled)
+
+    return _summed(map_chunks(part, scores.shape[0]), sample_weight is not None)
 
 
 # ---------------------------------------------------------------- global sweeps by buckets
-
-#: entries per block of the numpy passes (bounds their memory)
-_BLOCK_ENTRIES = 1 << 20
 
 
 def column_bucket_deltas(counts, p, gw, beta, zero_division=0.0):
@@ -588,8 +712,8 @@ def column_bucket_deltas(counts, p, gw, beta, zero_division=0.0):
 
     Parameters
     ----------
-    counts : ndarray of shape (n_labels, 2, n_buckets)
-        (Weighted) entries and positives of every label in every bucket.
+    counts : ndarray of shape (n_labels, n_buckets, 2 or 3)
+        :func:`per_label_counts` of every label.
     p, gw : ndarray of shape (n_labels,)
         Positives and (normalised) weight of every label.
 
@@ -599,16 +723,18 @@ def column_bucket_deltas(counts, p, gw, beta, zero_division=0.0):
         The change of the weighted sum of label F-betas across each bucket,
         and the most a cut inside it can add to the sum at its top edge.
     sizes : ndarray of shape (n_buckets,)
-        (Weighted) entries of each bucket (0 exactly when it is empty).
+        Entries of each bucket.
     used : ndarray of int
         The non-empty buckets, increasing.
     tp_above, k_above : ndarray of shape (n_labels, used.size)
-        Each label's counts strictly above each non-empty bucket.
+        Each label's (weighted) counts strictly above each non-empty bucket.
     """
-    n_buckets = counts.shape[2]
-    sizes = counts[:, 0, :].sum(axis=0)
+    n_buckets = counts.shape[1]
+    entries = counts[..., 2] if counts.shape[2] == 3 else counts[..., 0] + counts[..., 1]
+    sizes = entries.sum(axis=0, dtype=np.float64)
     used = np.flatnonzero(sizes > 0)  # empty buckets change nothing: work on the others
-    n, pos = counts[:, 0, used], counts[:, 1, used]
+    pos = counts[:, used, 1].astype(np.float64)
+    n = counts[:, used, 0] + pos
     k_incl = np.cumsum(n[:, ::-1], axis=1)[:, ::-1]
     tp_incl = np.cumsum(pos[:, ::-1], axis=1)[:, ::-1]
     k_above, tp_above = k_incl - n, tp_incl - pos
@@ -684,46 +810,48 @@ def row_bucket_deltas(scores, y, w, bits, p, gw, beta, zero_division=0.0, compil
     return delta, gain, sizes
 
 
-def gather_range(scores, lo_key, hi_key, capacity, compiled=None):
-    """Flat indices of the scores whose key lies in ``[lo_key, hi_key]`` (``capacity`` of them)."""
-    if compiled is not None:
-        return compiled.gather_range(scores, np.uint32(lo_key), np.uint32(hi_key), int(capacity))
-    parts = []
-    for s0 in range(0, scores.size, _BLOCK_ENTRIES):
-        keys = keys32(scores[s0 : s0 + _BLOCK_ENTRIES])
-        parts.append(np.flatnonzero((keys >= lo_key) & (keys <= hi_key)) + s0)
-    return np.concatenate(parts)
+def _rows_in_range(scores, y, lo_key, hi_key, top_key, capacity, compiled=None):
+    """Flat indices of the entries in ``[lo_key, hi_key]``, and each row's counts above ``top_key``.
 
-
-def _row_counts_above(scores, y, w, rows, hi_key):
-    """(Weighted) positives and entries above ``hi_key`` of the given rows."""
-    n_labels = scores.shape[1]
-    tp0, k0 = np.empty(rows.size), np.empty(rows.size)
+    Returns
+    -------
+    index : ndarray of int64, increasing
+    above, above_positive : ndarray of int64 of shape (n,)
+    """
+    n, n_labels = scores.shape
     step = max(1, _BLOCK_ENTRIES // n_labels)
-    for r0 in range(0, rows.size, step):
-        sel = rows[r0 : r0 + step]
-        hi = keys32(scores[sel]) > hi_key
-        tp0[r0 : r0 + step] = (hi & (as_label_array(y[sel]) == 1)).sum(axis=1)
-        k0[r0 : r0 + step] = hi.sum(axis=1)
-    if w is not None:
-        tp0 *= w[rows]
-        k0 *= w[rows]
-    return tp0, k0
+    parts, above, above_positive = [], np.empty(n, np.int64), np.empty(n, np.int64)
+    rows = n if compiled is not None and scores.dtype == np.float32 else step
+    for r0 in _blocks(n, rows):
+        block, yb = scores[r0 : r0 + rows], as_label_array(y[r0 : r0 + rows])
+        if compiled is not None:
+            found, up, up_pos = compiled.rows_in_range(
+                _float32_bits(block), np.ascontiguousarray(yb), np.uint32(lo_key),
+                np.uint32(hi_key), np.uint32(top_key), int(min(capacity, block.size)),
+            )  # fmt: skip
+        else:
+            keys = keys32(block)
+            high = keys > np.uint32(top_key)
+            up, up_pos = high.sum(axis=1), (high & (yb == 1)).sum(axis=1)
+            keys -= np.uint32(lo_key)
+            found = np.flatnonzero(keys <= np.uint32(hi_key - lo_key))
+        parts.append(found + r0 * n_labels if r0 else found)
+        above[r0 : r0 + rows], above_positive[r0 : r0 + rows] = up, up_pos
+    return (np.concatenate(parts) if len(parts) != 1 else parts[0]), above, above_positive
 
 
-def plan_range(delta, gain, sizes, base, m, bits, max_fraction=0.25, unit=None):
+def plan_range(delta, gain, sizes, base, m, bits, max_fraction=0.25):
     """The key range that holds every cut that can be optimal, from per-bucket changes.
 
     Parameters
     ----------
     delta, gain, sizes : ndarray of shape (2**bits,)
-        See :func:`column_bucket_deltas` / :func:`row_bucket_deltas` (normalised group weights).
+        See :func:`column_bucket_deltas` / :func:`row_bucket_deltas` (normalised
+        group weights; ``sizes`` count entries).
     base : float
         The objective of the empty cut.
     m : int
         Entries in all (for the rounding bound).
-    unit : ndarray of shape (2**bits,), optional
-        Entries per bucket when ``sizes`` are weighted.
 
     Returns
     -------
@@ -734,7 +862,6 @@ def plan_range(delta, gain, sizes, base, m, bits, max_fraction=0.25, unit=None):
     from .cuts import _EPS
 
     shift = 32 - bits
-    unit = sizes if unit is None else unit
     after = base + np.cumsum(delta[::-1])  # descending order: the total after each bucket
     top = np.concatenate(([base], after[:-1]))  # ... and at its top edge
     nonempty = sizes[::-1] > 0
@@ -745,7 +872,7 @@ def plan_range(delta, gain, sizes, base, m, bits, max_fraction=0.25, unit=None):
     cand = np.flatnonzero(nonempty & (top + gain[::-1] >= best_edge - tol))
     first, last = int(cand[0]), int(cand[-1])  # descending positions
     hi_bucket, lo_bucket = len(delta) - 1 - first, len(delta) - 1 - last
-    if float(unit[lo_bucket : hi_bucket + 1].sum()) > max_fraction * m:
+    if float(sizes[lo_bucket : hi_bucket + 1].sum()) > max_fraction * m:
         return None
     # the gather also takes the non-empty bucket next to the range on each side,
     # whose scores give the nearest scores outside (for the thresholds at its edges)
@@ -759,12 +886,14 @@ def plan_range(delta, gain, sizes, base, m, bits, max_fraction=0.25, unit=None):
         hi_key=((hi_bucket + 1) << shift) - 1,
         ctx_lo_key=ctx_lo << shift,
         ctx_hi_key=((ctx_hi + 1) << shift) - 1,
-        capacity=int(round(float(unit[ctx_lo : ctx_hi + 1].sum()))),
+        capacity=int(round(float(sizes[ctx_lo : ctx_hi + 1].sum()))),
         top=float(top[first]),
     )
 
 
-def gather_range_block(scores, y, w, layout, plan, compiled=None, block=0, p=None, gw=None):
+def gather_range_block(
+    scores, y, w, layout, plan, compiled=None, block=0, p=None, gw=None, map_chunks=_serial
+):  # fmt: skip
     """The entries of a (partition of a) matrix inside the planned range, and their groups.
 
     Returns
@@ -772,23 +901,31 @@ def gather_range_block(scores, y, w, layout, plan, compiled=None, block=0, p=Non
     values, labels : ndarray of shape (r,)
     weights : ndarray of shape (r,) or None
     groups : ndarray of int64 of shape (r,)
-        The label of each entry (``"cols"``), or its row as ``block << 32 | row`` (``"rows"``).
+        The label of each entry (``"cols"``), or its row as ``block << 32 | row``
+        (``"rows"``), non-decreasing.
     above, below : float
         Nearest scores outside the range (``inf`` / ``-inf`` if none).
     rows : tuple or None
-        For ``"rows"``: the touched rows' ids, their counts above the range,
-        positives and group weights (``p``, ``gw`` per row of this block).
+        For ``"rows"``: the touched rows' ids (increasing), their counts above
+        the range, positives and group weights (``p``, ``gw`` per row of this block).
     """
     n, n_labels = scores.shape
     flat_s, flat_y = scores.reshape(-1), y.reshape(-1)
     lo_key, hi_key = plan["lo_key"], plan["hi_key"]
-    capacity = plan["capacity"] if block < 0 else None  # exact only for the whole matrix
-    if capacity is not None and compiled is not None:
-        index = compiled.gather_range(
-            flat_s, np.uint32(plan["ctx_lo_key"]), np.uint32(plan["ctx_hi_key"]), capacity
-        )
-    else:
-        index = gather_range(flat_s, plan["ctx_lo_key"], plan["ctx_hi_key"], 0, None)
+    ctx = (plan["ctx_lo_key"], plan["ctx_hi_key"])
+    capacity = plan["capacity"]  # entries of the context range in all the data
+
+    def part(a, b):
+        if layout == "rows":
+            index, up, up_pos = _rows_in_range(
+                scores[a:b], y[a:b], *ctx, hi_key, capacity, compiled
+            )
+            return index + a * n_labels, up, up_pos
+        index = range_indices(scores[a:b].reshape(-1), *ctx, capacity, compiled)
+        return index + a * n_labels, None, None
+
+    parts = map_chunks(part, n)
+    index = np.concatenate([q[0] for q in parts]) if len(parts) > 1 else parts[0][0]
     keys = keys32(flat_s[index])
     up, down = keys > hi_key, keys < lo_key
     above = float(flat_s[index[up]].min()) if up.any() else np.inf
@@ -798,13 +935,16 @@ def gather_range_block(scores, y, w, layout, plan, compiled=None, block=0, p=Non
     weights = None if w is None else w[index // n_labels]
     if layout == "cols":
         return values, labels, weights, (index % n_labels).astype(np.int64), above, below, None
-    local = index // n_labels
-    rows = np.unique(local)
-    tp0, k0 = _row_counts_above(scores, y, w, rows, hi_key)
+    local = index // n_labels  # non-decreasing
+    rows = local[np.flatnonzero(np.diff(local, prepend=-1))]
+    k0 = np.concatenate([q[1] for q in parts])[rows].astype(np.float64)
+    tp0 = np.concatenate([q[2] for q in parts])[rows].astype(np.float64)
+    if w is not None:
+        tp0 *= w[rows]
+        k0 *= w[rows]
     offset = np.int64(max(block, 0)) << np.int64(32)
-    ids = rows.astype(np.int64) + offset
-    info = (ids, tp0, k0, p[rows], gw[rows])
-    return values, labels, weights, local.astype(np.int64) + offset, above, below, info
+    info = (rows + offset, tp0, k0, p[rows], gw[rows])
+    return values, labels, weights, local + offset, above, below, info
 
 
 def merge_ranges(a, b):
@@ -843,11 +983,12 @@ def solve_range(gathered, plan, beta, zero_division, dtype, compiled=None, cols=
     else:
         ids, tp0, k0, g_p, g_w = rows
         g_w = g_w / total
-        groups = np.searchsorted(ids, groups) if ids.size else groups
         order = np.argsort(ids, kind="stable")
-        if not (order == np.arange(ids.size)).all():  # ids from several partitions
+        if not (order == np.arange(ids.size)).all():  # ids from partitions out of order
             ids, tp0, k0, g_p, g_w = (a[order] for a in (ids, tp0, k0, g_p, g_w))
-            groups = np.searchsorted(ids, gathered[3])
+            groups = np.searchsorted(ids, groups)
+        else:  # the entries' rows are non-decreasing: number them in order
+            groups = np.cumsum(np.diff(groups, prepend=-1) != 0) - 1
     threshold, score = grouped_sweep(
         values, labels, groups, g_w, g_p, beta, zero_division, weights, dtype,
         compiled=compiled, start=(tp0, k0), outside=(above, below),
@@ -860,7 +1001,7 @@ def solve_range(gathered, plan, beta, zero_division, dtype, compiled=None, cols=
 
 def bucketed_grouped_sweep(
     scores, y, w, layout, gw, p, beta, zero_division, dtype, bits, compiled=None,
-    max_fraction=0.25,
+    max_fraction=0.25, map_chunks=_serial,
 ):  # fmt: skip
     """Exact best global threshold for macro / weighted (columns) or samples (rows) F-beta.
 
@@ -890,6 +1031,8 @@ def bucketed_grouped_sweep(
         When the range holds more than this fraction of the entries (scores
         crowded into a few buckets), or the empty cut is nearly best, returns
         None: the caller sorts everything instead.
+    map_chunks : callable, optional
+        ``map_chunks(fn, n)`` over chunks of rows (see :func:`bucketed_cut_candidates`).
 
     Returns
     -------
@@ -902,26 +1045,29 @@ def bucketed_grouped_sweep(
     if total_gw <= 0 or m == 0:
         return None
     p = np.asarray(p, dtype=np.float64)
-    unit = None
     if layout == "cols":
         gw = gw / total_gw
-        counts = per_label_counts(scores, y, bits, w, compiled)
+        counts = per_label_counts(scores, y, bits, w, compiled, map_chunks)
         delta, gain, sizes, used, tp_above, k_above = column_bucket_deltas(
             counts, p, gw, beta, zero_division
         )
-        if w is not None:  # sizes are weighted: count the entries
-            unit = per_label_counts(scores, y, bits, None, compiled)[:, 0, :].sum(axis=0)
     else:
-        delta, gain, sizes = row_bucket_deltas(
-            scores, y, w, bits, p, gw / total_gw, beta, zero_division, compiled
-        )
+
+        def part(a, b):
+            wp = None if w is None else w[a:b]
+            return row_bucket_deltas(
+                scores[a:b], y[a:b], wp, bits, p[a:b], gw[a:b] / total_gw, beta, zero_division,
+                compiled,
+            )  # fmt: skip
+
+        delta, gain, sizes = (sum(q) for q in zip(*map_chunks(part, n), strict=True))
     base = float((gw * np.where(p > 0, 0.0, zero_division)).sum())
     if layout == "rows":
         base /= total_gw
-    plan = plan_range(delta, gain, sizes, base, m, bits, max_fraction, unit)
+    plan = plan_range(delta, gain, sizes, base, m, bits, max_fraction)
     if plan is None:
         return None
-    gathered = gather_range_block(scores, y, w, layout, plan, compiled, -1, p, gw)
+    gathered = gather_range_block(scores, y, w, layout, plan, compiled, -1, p, gw, map_chunks)
     cols = None
     if layout == "cols":
         col = int(np.searchsorted(used, plan["hi_bucket"]))  # the top bucket is not empty

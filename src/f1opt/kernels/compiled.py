@@ -1,24 +1,21 @@
-"""Optional compiled (numba) versions of the two passes of the bucket search.
+"""Optional compiled (numba) versions of the counting passes and of the grouped sweep.
 
 Imported lazily by :mod:`f1opt._engine` (never by :mod:`f1opt.kernels.buckets`,
 which receives the module as an argument); when numba is missing (or fails to
-compile) the numpy versions are used and the results are identical.
+compile) the numpy versions are used and the results are identical. Every
+kernel releases the GIL, so the engine runs chunks of one pass on threads.
 
-Counts are float64 sums of weights (``w`` of length 0 means every row counts 1).
-
-Both kernels read the scores once, in blocks: each block is rounded to float32
-(monotone, so the order is kept), ``-0.0`` becomes ``+0.0`` (so equal values
-share one key), and the float32 bits become an order-preserving unsigned key
-(flip every bit of a negative, set the sign bit of a positive). The bucket of a
-score is the top bits of its key.
+The passes read float32 bits (``scores.view(np.uint32)``; float64 scores are
+rounded to float32 first, which is monotone) and turn them into an
+order-preserving unsigned key (flip every bit of a negative, set the sign bit
+of a positive; ``-0.0`` takes the key of ``+0.0``). Unweighted counts are
+integers; weighted ones are float64 sums with the number of scores beside.
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
-
-_BLOCK = 2048
 
 
 @numba.njit(inline="always")
@@ -30,134 +27,102 @@ def _key(b):  # pragma: no cover - compiled
 
 
 @numba.njit(inline="always")
-def _bucket(key, shift, base, rmask, rshift):  # pragma: no cover - compiled
-    """Bucket of ``key``: its top bits (``rshift < 0``), or a refined bucket."""
-    top = key >> np.uint32(shift)
-    if rshift < 0:
-        return np.int64(top)
-    return np.int64(base[top] + ((key & rmask[top]) >> np.uint32(rshift)))
+def _fkey(b):  # pragma: no cover - compiled
+    """``_key`` of float32 bits ``b`` without a branch; ``-0.0`` gets the key of ``+0.0``."""
+    k = b ^ (np.uint32(np.int32(b) >> np.int32(31)) | np.uint32(0x80000000))
+    return k + np.uint32(k == np.uint32(0x7FFFFFFF))
 
 
 @numba.njit(cache=True, nogil=True)
-def bucket_counts(scores, y, w, shift, base, rmask, rshift, n_buckets):  # pragma: no cover
-    """Counts of all scores (row 0) and of positives (row 1) in each bucket.
+def range_histogram(bits, y, lo_key, hi_key, shift, out):  # pragma: no cover - compiled
+    """Add the keys in ``[lo_key, hi_key]`` to ``out[2 * ((key - lo_key) >> shift) + y]``.
 
-    The bucket of key ``k`` is ``base[t] + ((k & rmask[t]) >> rshift)`` with
-    ``t = k >> shift``: uniform buckets for ``rmask = 0``, refined ones where
-    ``rmask`` keeps the low bits; ``rshift = -1`` says "uniform" (bucket = t).
+    ``bits`` are float32 bits (``scores.view(np.uint32)``), ``y`` 0/1 as
+    uint8; ``out`` any integer dtype (one row counts 1).
     """
-    counts = np.zeros((2, n_buckets), dtype=np.float64)
-    buf = np.empty(_BLOCK, dtype=np.float32)
-    bits = buf.view(np.uint32)
-    n = scores.shape[0]
-    weighted = w.shape[0] > 0
-    zero = np.float32(0.0)
-    for start in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - start)
-        for i in range(m):
-            buf[i] = np.float32(scores[start + i]) + zero
-        for i in range(m):
-            bucket = _bucket(_key(bits[i]), shift, base, rmask, rshift)
-            wi = w[start + i] if weighted else 1.0
-            counts[0, bucket] += wi
-            counts[1, bucket] += wi * y[start + i]
-    return counts
+    width = hi_key - lo_key
+    sh = np.uint32(shift)
+    one = np.uint32(1)
+    for i in range(bits.shape[0]):
+        d = _fkey(bits[i]) - lo_key  # unsigned: keys below lo_key wrap above width
+        if d <= width:
+            out[((d >> sh) << one) | np.uint32(y[i])] += 1
 
 
 @numba.njit(cache=True, nogil=True)
-def gather(scores, y, w, shift, base, rmask, rshift, roles, capacity):  # pragma: no cover
-    """Scores, labels, weights and buckets of the role-1 buckets; maximum of each role-2 bucket."""
-    weighted = w.shape[0] > 0
-    values = np.empty(capacity, dtype=scores.dtype)
-    labels = np.empty(capacity, dtype=np.uint8)
-    weights = np.empty(capacity if weighted else 0, dtype=np.float64)
-    buckets = np.empty(capacity, dtype=np.int32)
-    maxima = np.full(roles.shape[0], -np.inf)
-    buf = np.empty(_BLOCK, dtype=np.float32)
-    bits = buf.view(np.uint32)
-    n = scores.shape[0]
-    zero = np.float32(0.0)
+def range_histogram_weighted(bits, y, w, lo_key, hi_key, shift, out):  # pragma: no cover
+    """:func:`range_histogram` with row weights: ``out[3 b + y] += w``, ``out[3 b + 2] += 1``."""
+    width = hi_key - lo_key
+    sh = np.uint32(shift)
+    for i in range(bits.shape[0]):
+        d = _fkey(bits[i]) - lo_key
+        if d <= width:
+            b = np.int64(d >> sh) * 3
+            out[b + np.int64(y[i])] += w[i]
+            out[b + 2] += 1.0
+
+
+@numba.njit(cache=True, nogil=True)
+def range_histogram_2d(bits, y, lo, width, shift, stride, out):  # pragma: no cover - compiled
+    """Per-column :func:`range_histogram` of an (n, L) matrix, row by row.
+
+    Column ``j`` counts its keys in ``[lo[j], lo[j] + width[j]]`` into
+    ``out[j * stride + 2 * ((key - lo[j]) >> shift[j]) + y]``; its keys outside
+    go to ``out[(j + 1) * stride - 1]`` (discarded: the stride pads the label's
+    counts, and a stride that is not a multiple of 4 KiB keeps the labels'
+    counts out of each other's cache sets). A row's slots are computed first,
+    then added (independent stores).
+    """
+    n, n_labels = bits.shape
+    slot = np.empty(n_labels, dtype=np.int64)
+    for i in range(n):
+        for j in range(n_labels):
+            d = _fkey(bits[i, j]) - lo[j]
+            at = j * stride + ((np.int64(d >> shift[j]) << 1) | np.int64(y[i, j]))
+            slot[j] = at if d <= width[j] else (j + 1) * stride - 1
+        for j in range(n_labels):
+            out[slot[j]] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def range_histogram_2d_weighted(bits, y, w, lo, width, shift, stride, out):  # pragma: no cover
+    """:func:`range_histogram_2d` with row weights: three slots a bucket, as the 1-D one."""
+    n, n_labels = bits.shape
+    slot = np.empty(n_labels, dtype=np.int64)
+    for i in range(n):
+        wi = w[i]
+        for j in range(n_labels):
+            d = _fkey(bits[i, j]) - lo[j]
+            at = j * stride + np.int64(d >> shift[j]) * 3
+            slot[j] = at if d <= width[j] else (j + 1) * stride - 3
+        for j in range(n_labels):
+            out[slot[j] + np.int64(y[i, j])] += wi
+            out[slot[j] + 2] += 1.0
+
+
+@numba.njit(cache=True, nogil=True)
+def range_indices(bits, lo_key, hi_key, capacity):  # pragma: no cover - compiled
+    """Indices of the float32 ``bits`` with a key in ``[lo_key, hi_key]`` (``capacity`` at most)."""
+    index = np.empty(capacity + 1, dtype=np.int64)
+    width = hi_key - lo_key
     count = 0
-    for start in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - start)
-        for i in range(m):
-            buf[i] = np.float32(scores[start + i]) + zero
-        for i in range(m):
-            bucket = _bucket(_key(bits[i]), shift, base, rmask, rshift)
-            role = roles[bucket]
-            if role == 1:
-                values[count] = scores[start + i]
-                labels[count] = y[start + i]
-                if weighted:
-                    weights[count] = w[start + i]
-                buckets[count] = bucket
-                count += 1
-            elif role == 2:
-                v = np.float64(scores[start + i])
-                if v > maxima[bucket]:
-                    maxima[bucket] = v
-    return values[:count], labels[:count], weights[:count], buckets[:count], maxima
+    for i in range(bits.shape[0]):
+        index[count] = i  # branch-free: kept only when inside
+        count += (_fkey(bits[i]) - lo_key) <= width
+    return index[:count]
 
 
 @numba.njit(cache=True, nogil=True)
-def bucket_counts_2d(scores, y, w, shift, n_buckets):  # pragma: no cover - compiled
-    """Per-column counts (all, positives) of a 2-D array read row by row (``w`` per row)."""
-    n, n_labels = scores.shape
-    weighted = w.shape[0] > 0
-    acc = np.zeros((n_labels, n_buckets, 2), dtype=np.float64)  # both counts in one line
-    buf = np.empty(n_labels, dtype=np.float32)
-    bits = buf.view(np.uint32)
-    zero = np.float32(0.0)
+def range_entries_2d(bits, lo, width, capacity):  # pragma: no cover - compiled
+    """Flat indices ``i * L + j`` of the entries of an (n, L) matrix inside their column's range."""
+    n, n_labels = bits.shape
+    index = np.empty(capacity + 1, dtype=np.int64)
+    count = 0
     for i in range(n):
         for j in range(n_labels):
-            buf[j] = np.float32(scores[i, j]) + zero
-        wi = w[i] if weighted else 1.0
-        for j in range(n_labels):
-            bucket = _key(bits[j]) >> np.uint32(shift)
-            acc[j, bucket, 0] += wi
-            acc[j, bucket, 1] += wi * y[i, j]
-    counts = np.empty((n_labels, 2, n_buckets), dtype=np.float64)
-    for j in range(n_labels):
-        for b in range(n_buckets):
-            counts[j, 0, b] = acc[j, b, 0]
-            counts[j, 1, b] = acc[j, b, 1]
-    return counts
-
-
-@numba.njit(cache=True, nogil=True)
-def gather_2d(scores, y, w, shift, roles, offsets):  # pragma: no cover - compiled
-    """Per-column gather of a 2-D array: column j fills ``offsets[j]:offsets[j + 1]``."""
-    n, n_labels = scores.shape
-    weighted = w.shape[0] > 0
-    total = offsets[n_labels]
-    values = np.empty(total, dtype=scores.dtype)
-    labels = np.empty(total, dtype=np.uint8)
-    weights = np.empty(total if weighted else 0, dtype=np.float64)
-    buckets = np.empty(total, dtype=np.int32)
-    maxima = np.full(roles.shape, -np.inf)
-    fill = offsets[:n_labels].copy()
-    buf = np.empty(n_labels, dtype=np.float32)
-    bits = buf.view(np.uint32)
-    zero = np.float32(0.0)
-    for i in range(n):
-        for j in range(n_labels):
-            buf[j] = np.float32(scores[i, j]) + zero
-        for j in range(n_labels):
-            bucket = _key(bits[j]) >> np.uint32(shift)
-            role = roles[j, bucket]
-            if role == 1:
-                c = fill[j]
-                values[c] = scores[i, j]
-                labels[c] = y[i, j]
-                if weighted:
-                    weights[c] = w[i]
-                buckets[c] = bucket
-                fill[j] = c + 1
-            elif role == 2:
-                v = np.float64(scores[i, j])
-                if v > maxima[j, bucket]:
-                    maxima[j, bucket] = v
-    return values, labels, weights, buckets, maxima
+            index[count] = i * n_labels + j
+            count += (_fkey(bits[i, j]) - lo[j]) <= width[j]
+    return index[:count]
 
 
 @numba.njit(inline="always")
@@ -340,17 +305,33 @@ def row_walk(keys, w, p, gw, shift, b2, zero_division, delta, gain, sizes):  # p
 
 
 @numba.njit(cache=True, nogil=True)
-def gather_range(scores, lo_key, hi_key, capacity):  # pragma: no cover - compiled
-    """Indices of the scores whose key is in ``[lo_key, hi_key]`` (``capacity`` of them)."""
-    n = scores.shape[0]
+def rows_in_range(bits, y, lo_key, hi_key, top_key, capacity):  # pragma: no cover - compiled
+    """Entries of an (n, L) matrix in a key range, and each row's entries above ``top_key``.
+
+    Returns
+    -------
+    index : ndarray of int64
+        Flat indices ``i * L + j`` of the entries with a key in ``[lo_key, hi_key]``
+        (``capacity`` at most), increasing.
+    above, above_positive : ndarray of int64 of shape (n,)
+        Each row's entries, and positives, with a key above ``top_key``.
+    """
+    n, n_labels = bits.shape
     index = np.empty(capacity + 1, dtype=np.int64)
+    above = np.empty(n, dtype=np.int64)
+    above_positive = np.empty(n, dtype=np.int64)
     width = hi_key - lo_key
-    zero = np.float32(0.0)
-    buf = np.empty(1, dtype=np.float32)
-    bits = buf.view(np.uint32)
     count = 0
     for i in range(n):
-        buf[0] = np.float32(scores[i]) + zero
-        index[count] = i  # branch-free: kept only when inside (unsigned: wraps below lo_key)
-        count += (_key(bits[0]) - lo_key) <= width
-    return index[:count]
+        up = 0
+        up_positive = 0
+        for j in range(n_labels):
+            key = _fkey(bits[i, j])
+            index[count] = i * n_labels + j
+            count += (key - lo_key) <= width
+            high = np.int64(key > top_key)
+            up += high
+            up_positive += high & np.int64(y[i, j])
+        above[i] = up
+        above_positive[i] = up_positive
+    return index[:count], above, above_positive

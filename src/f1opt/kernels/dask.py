@@ -121,44 +121,37 @@ def _tree_reduce(parts, fn):
 # ---------------------------------------------------------------- one label (or pooled)
 
 
-def _count_block(s, y, w, check_block, multilabel, bmap, compiled, index):
+def _histogram_block(s, y, w, check_block, multilabel, key_range, compiled, index):
     s, y, w = check_block(s, y, w, multilabel, index)
     if multilabel and w is not None:
         w = np.repeat(w, s.shape[1])
-    counts = _b.bucket_counts(s.ravel(), y.ravel(), bmap, w, _compiled(compiled))
-    return counts, s.dtype == np.float32 or s.size == 0
+    counts = _b.range_histogram(s.ravel(), y.ravel(), *key_range, w, _compiled(compiled))
+    return counts.astype(np.float64), s.dtype == np.float32 or s.size == 0
 
 
 def _add_counts(a, b):
     return a[0] + b[0], a[1] and b[1]
 
 
-def _gather_block(s, y, w, check_block, multilabel, roles, bmap, compiled, index):
+def _range_entries_block(s, y, w, check_block, multilabel, key_range, capacity, compiled, index):
     s, y, w = check_block(s, y, w, multilabel, index)
     if multilabel and w is not None:
         w = np.repeat(w, s.shape[1])
-    values, labels, weights, buckets, maxima = _b.gather(
-        s.ravel(), y.ravel(), roles, bmap, None, w, _compiled(compiled)
-    )
-    if weights is None:
-        weights = np.ones(values.size)
-    return values, labels, weights, buckets, maxima[roles == 2]
+    s, y = s.ravel(), y.ravel()
+    at = _b.range_indices(s, *key_range, capacity, _compiled(compiled))
+    weights = np.ones(at.size) if w is None else w[at]
+    return s[at], _b.as_label_array(y[at]), weights, np.zeros(at.size, np.int64)
 
 
-def _merge_gathered(a, b):
-    return (
-        np.concatenate([a[0], b[0]]),
-        np.concatenate([a[1], b[1]]),
-        np.concatenate([a[2], b[2]]),
-        np.concatenate([a[3], b[3]]),
-        np.maximum(a[4], b[4]),
-    )
+def _merge_entries(a, b):
+    return tuple(np.concatenate([x, z]) for x, z in zip(a, b, strict=True))
 
 
-def one_label_candidates(
-    blocks, check_block, multilabel, beta, bits, max_gather, max_buckets, dtype, compiled
-):
+def one_label_candidates(blocks, check_block, multilabel, beta, bits, max_gather, dtype, compiled):
     """Cut candidates of one label (or of every entry pooled, ``multilabel=True``).
+
+    :func:`f1opt.kernels.buckets.range_search` with its counting passes summed
+    over the partitions and its gather concatenated.
 
     Returns
     -------
@@ -167,33 +160,30 @@ def one_label_candidates(
     import dask
     from dask import delayed
 
-    def count(bmap):
-        shared = delayed(bmap)  # one key in the graph, not one copy per task
+    def histogram(lo, hi, shift, n_buckets):
+        key_range = (int(lo[0]), int(hi[0]), int(shift[0]))
         parts = [
-            delayed(_count_block, pure=True)(s, y, w, check_block, multilabel, shared, compiled, i)
-            for i, (s, y, w) in enumerate(blocks)
-        ]
-        counts, all_float32 = dask.compute(_tree_reduce(parts, _add_counts))[0]
-        if counts[0].sum() == 0:
-            raise ValueError("`scores` is empty; at least one sample is needed.")
-        return counts, all_float32
-
-    def gather(roles, bmap, capacity):
-        shared_roles, shared_map = delayed(roles), delayed(bmap)
-        parts = [
-            delayed(_gather_block, pure=True)(
-                s, y, w, check_block, multilabel, shared_roles, shared_map, compiled, i
+            delayed(_histogram_block, pure=True)(
+                s, y, w, check_block, multilabel, key_range, compiled, i
             )
             for i, (s, y, w) in enumerate(blocks)
         ]
-        values, labels, weights, buckets, second = dask.compute(
-            _tree_reduce(parts, _merge_gathered)
-        )[0]
-        maxima = np.full(roles.shape[0], -np.inf)
-        maxima[roles == 2] = second
-        return values, labels, weights, buckets, maxima
+        counts, all_float32 = dask.compute(_tree_reduce(parts, _add_counts))[0]
+        if not counts.any() and key_range[:2] == (0, _b.KEY_MAX):
+            raise ValueError("`scores` is empty; at least one sample is needed.")
+        return counts[None], all_float32
 
-    return _b.two_pass_candidates(count, gather, beta, bits, max_gather, max_buckets, dtype)
+    def gather(lo, hi, capacity):
+        key_range = (int(lo[0]), int(hi[0]))
+        parts = [
+            delayed(_range_entries_block, pure=True)(
+                s, y, w, check_block, multilabel, key_range, capacity, compiled, i
+            )
+            for i, (s, y, w) in enumerate(blocks)
+        ]
+        return dask.compute(_tree_reduce(parts, _merge_entries))[0]
+
+    return _b.range_search(histogram, gather, 1, beta, "macro", bits, max_gather, dtype).label(0)
 
 
 # ---------------------------------------------------------------- per label
@@ -201,9 +191,7 @@ def one_label_candidates(
 
 def _count_block_per_label(s, y, w, check_block, bits, compiled, index):
     s, y, w = check_block(s, y, w, True, index)
-    if s.shape[0] == 0:
-        return np.zeros((s.shape[1] if s.ndim == 2 else 0, 2, 1 << bits))
-    return _b.per_label_counts(s, y, bits, w, _compiled(compiled))
+    return _b.per_label_counts(s, y, bits, w, _compiled(compiled)).astype(np.float64)
 
 
 def _add_per_label(a, b):
@@ -215,30 +203,27 @@ def _add_per_label(a, b):
     return a + b
 
 
-def _gather_block_per_label(s, y, w, check_block, roles, bits, compiled, index):
+def _histogram_block_per_label(s, y, w, check_block, key_ranges, compiled, index):
     s, y, w = check_block(s, y, w, True, index)
-    if s.shape[0] == 0:
-        return None
-    kernels = _compiled(compiled)
-    counts = _b.per_label_counts(s, y, bits, w, kernels)
-    gathered = _b.per_label_gather(s, y, roles, counts, bits, w, kernels)
-    out = []
-    for j, (v, lab, wt, bk, m) in enumerate(gathered):
-        wt = np.ones(v.size) if wt is None else wt
-        out.append((v, lab, wt, bk, m[roles[j] == 2]))
-    return out
+    lo, hi, shift, n_buckets = key_ranges
+    counts = _b.range_histogram_2d(s, y, lo, hi, shift, n_buckets, w, _compiled(compiled))
+    return counts.astype(np.float64), s.dtype == np.float32 or s.size == 0
 
 
-def _merge_per_label(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return [_merge_gathered(x, z) for x, z in zip(a, b, strict=True)]
+def _add_histograms(a, b):
+    return _add_per_label(a[0], b[0]), a[1] and b[1]
+
+
+def _entries_block_per_label(s, y, w, check_block, lo, hi, capacity, compiled, index):
+    s, y, w = check_block(s, y, w, True, index)
+    n_labels = s.shape[1]
+    at = _b.range_entries_2d(s, lo, hi, capacity, _compiled(compiled))
+    weights = np.ones(at.size) if w is None else w[at // n_labels]
+    return s.reshape(-1)[at], _b.as_label_array(y.reshape(-1)[at]), weights, at % n_labels
 
 
 def per_label_counts(blocks, check_block, bits, compiled):
-    """Per-label bucket counts over every partition, shape (n_labels, 2, 2**bits)."""
+    """:func:`f1opt.kernels.buckets.per_label_counts` summed over every partition."""
     import dask
     from dask import delayed
 
@@ -247,45 +232,57 @@ def per_label_counts(blocks, check_block, bits, compiled):
         for i, (s, y, w) in enumerate(blocks)
     ]
     counts = dask.compute(_tree_reduce(parts, _add_per_label))[0]
-    if counts[:, 0].sum() == 0:
+    if not counts.any():
         raise ValueError("`scores` is empty; at least one sample is needed.")
     return counts
 
 
-def per_label_candidates(blocks, check_block, beta, average, bits, dtype, compiled, max_iter=100):
-    """The two passes for every label at once: pruned exact cut candidates per label.
+def per_label_candidates(
+    blocks, check_block, n_labels, beta, average, bits, max_gather, dtype, compiled,
+    max_iter=100, fine_bits=None,
+):  # fmt: skip
+    """Pruned exact cut candidates of every label, over the partitions.
+
+    :func:`f1opt.kernels.buckets.range_search` with its counting passes summed
+    over the partitions and its gather concatenated.
 
     Returns
     -------
-    candidates : list of f1opt.kernels.cuts.CutCandidates
+    candidates : f1opt.kernels.cuts.FlatCandidates
     """
     import dask
     from dask import delayed
 
-    counts = per_label_counts(blocks, check_block, bits, compiled)
-    roles = _b.plan_per_label(counts, beta, average, max_iter)
-    shared_roles = delayed(roles)
-    parts = [
-        delayed(_gather_block_per_label, pure=True)(
-            s, y, w, check_block, shared_roles, bits, compiled, i
-        )
-        for i, (s, y, w) in enumerate(blocks)
-    ]
-    gathered = dask.compute(_tree_reduce(parts, _merge_per_label))[0]
-    candidates = []
-    n_buckets = counts.shape[2]
-    for j in range(counts.shape[0]):
-        maxima = np.full(n_buckets, -np.inf)
-        if gathered is None:
-            values, labels, weights = np.empty(0), np.empty(0, np.uint8), np.empty(0)
-            bk = np.empty(0, np.int32)
-        else:
-            values, labels, weights, bk, second = gathered[j]
-            maxima[roles[j] == 2] = second
-        candidates.append(
-            _b.candidates_from_gathered(counts[j], values, labels, weights, bk, maxima, dtype=dtype)
-        )
-    return candidates
+    def histogram(lo, hi, shift, n_buckets):
+        shared = delayed((lo, hi, shift, n_buckets))
+        parts = [
+            delayed(_histogram_block_per_label, pure=True)(
+                s, y, w, check_block, shared, compiled, i
+            )
+            for i, (s, y, w) in enumerate(blocks)
+        ]
+        counts, all_float32 = dask.compute(_tree_reduce(parts, _add_histograms))[0]
+        if counts.shape[0] != n_labels:
+            raise ValueError(
+                f"The partitions of `scores` have {counts.shape[0]} label columns, "
+                f"the collection {n_labels}."
+            )
+        if not counts.any() and not np.any(lo):
+            raise ValueError("`scores` is empty; at least one sample is needed.")
+        return counts, all_float32
+
+    def gather(lo, hi, capacity):
+        parts = [
+            delayed(_entries_block_per_label, pure=True)(
+                s, y, w, check_block, lo, hi, capacity, compiled, i
+            )
+            for i, (s, y, w) in enumerate(blocks)
+        ]
+        return dask.compute(_tree_reduce(parts, _merge_entries))[0]
+
+    return _b.range_search(
+        histogram, gather, n_labels, beta, average, bits, max_gather, dtype, max_iter, fine_bits
+    )
 
 
 # ---------------------------------------------------------------- global macro / weighted / samples
@@ -329,9 +326,7 @@ def _merge_ranges(a, b):
     return _b.merge_ranges(a, b)
 
 
-def global_grouped(
-    blocks, check_block, average, beta, zero_division, bits, dtype, compiled, unweighted=True
-):
+def global_grouped(blocks, check_block, average, beta, zero_division, bits, dtype, compiled):
     """Exact best global threshold for macro, weighted or samples F-beta over Dask partitions.
 
     Every partition holds whole rows, so both counting passes add up: per-label
@@ -354,7 +349,7 @@ def global_grouped(
     cols = None
     if layout == "cols":
         counts = per_label_counts(blocks, check_block, bits, compiled)
-        p = counts[:, 1, :].sum(axis=1)
+        p = counts[..., 1].sum(axis=1)
         gw = np.ones(p.size) if average == "macro" else p
         if gw.sum() <= 0:
             return np.inf, float(zero_division)
@@ -363,8 +358,7 @@ def global_grouped(
             counts, p, gw, beta, zero_division
         )
         base = float((gw * np.where(p > 0, 0.0, zero_division)).sum())
-        # rounding bound: the entries (the counts are weighted, so bound them generously)
-        m = max(int(round(float(counts[:, 0, :].sum()))), 1) if unweighted else 1 << 32
+        m = max(int(sizes.sum()), 1)  # entries (the rounding bound)
         total = 1.0
         plan = _b.plan_range(delta, gain, sizes, base, m, bits, 1.0)
         if plan is not None:
