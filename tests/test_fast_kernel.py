@@ -403,3 +403,20 @@ def test_bucketed_global_sweep_is_used_at_scale(engine, rng):
         reference = _engine.global_search(S, Y, weights, 1.0, average, engine="sort")
         assert found[0] == reference[0]
         assert found[1] == pytest.approx(reference[1], abs=1e-12)
+
+
+def test_gathers_never_write_beyond_their_capacity():
+    """A capacity below the entries found raises instead of writing past the array."""
+    compiled = _engine.compiled_kernels()
+    if compiled is None:
+        pytest.skip("numba kernels unavailable")
+    S = np.random.default_rng(0).random((300, 7)).astype(np.float32)
+    Y = (S > 0.5).astype(np.int8)
+    lo, hi = 0, _buckets.KEY_MAX
+    for gather in (
+        lambda: _buckets.range_indices(S.ravel(), lo, hi, 10, compiled),
+        lambda: _buckets.range_entries_2d(S, np.zeros(7, int), np.full(7, hi), 10, compiled),
+        lambda: _buckets._rows_in_range(S, Y, lo, hi, hi, 10, compiled),
+    ):
+        with pytest.raises(RuntimeError, match="entries found"):
+            gather()

@@ -267,14 +267,21 @@ def range_histogram_2d(scores, y, lo, hi, shift, n_buckets, sample_weight=None, 
     return out.reshape(n_labels, n_buckets, slots)
 
 
+def _checked(found, count, capacity):
+    if count > capacity:  # the counts bound every gather: never happens
+        raise RuntimeError(f"f1opt: {count} entries found where the counts gave {capacity}.")
+    return found
+
+
 def range_indices(scores, lo_key, hi_key, capacity, compiled=None) -> np.ndarray:
     """Indices of the scores whose key lies in ``[lo_key, hi_key]`` (at most ``capacity``)."""
     n = scores.shape[0]
     if compiled is not None and scores.dtype == np.float32:
-        found = compiled.range_indices(
-            _float32_bits(scores), np.uint32(lo_key), np.uint32(hi_key), int(min(capacity, n))
+        capacity = int(min(capacity, n))
+        found, count = compiled.range_indices(
+            _float32_bits(scores), np.uint32(lo_key), np.uint32(hi_key), capacity
         )
-        return found
+        return _checked(found, count, capacity)
     parts = []
     for s0 in _blocks(n, _BLOCK_ENTRIES):
         keys = keys32(scores[s0 : s0 + _BLOCK_ENTRIES])
@@ -297,9 +304,9 @@ def range_entries_2d(scores, lo, hi, capacity, compiled=None) -> np.ndarray:
             r0 : r0 + (n if compiled is not None and scores.dtype == np.float32 else step)
         ]
         if compiled is not None:
-            found = compiled.range_entries_2d(
-                _float32_bits(block), lo32, width, int(min(capacity, block.size))
-            )
+            bound = int(min(capacity, block.size))
+            found, count = compiled.range_entries_2d(_float32_bits(block), lo32, width, bound)
+            found = _checked(found, count, bound)
         else:
             keys = keys32(block)
             keys -= lo32
@@ -768,7 +775,8 @@ def row_bucket_deltas(scores, y, w, bits, p, gw, beta, zero_division=0.0, compil
     n_buckets = 1 << bits
     n, n_labels = scores.shape
     b2 = beta * beta
-    delta, gain, sizes = np.zeros(n_buckets), np.zeros(n_buckets), np.zeros(n_buckets, np.int64)
+    changes, sizes = np.zeros((n_buckets, 2)), np.zeros(n_buckets, np.int64)
+    delta, gain = changes[:, 0], changes[:, 1]
     step = max(1, _BLOCK_ENTRIES // n_labels)
     y = as_label_array(y)
     for r0 in range(0, n, step):
@@ -784,7 +792,7 @@ def row_bucket_deltas(scores, y, w, bits, p, gw, beta, zero_division=0.0, compil
         if compiled is not None:
             compiled.row_walk(
                 keys, _weights_arg(wb), p[r0:r1], gw[r0:r1], shift, b2, float(zero_division),
-                delta, gain, sizes,
+                changes, sizes,
             )  # fmt: skip
             continue
         keys = keys[:, ::-1]  # descending
@@ -825,10 +833,12 @@ def _rows_in_range(scores, y, lo_key, hi_key, top_key, capacity, compiled=None):
     for r0 in _blocks(n, rows):
         block, yb = scores[r0 : r0 + rows], as_label_array(y[r0 : r0 + rows])
         if compiled is not None:
-            found, up, up_pos = compiled.rows_in_range(
+            bound = int(min(capacity, block.size))
+            found, count, up, up_pos = compiled.rows_in_range(
                 _float32_bits(block), np.ascontiguousarray(yb), np.uint32(lo_key),
-                np.uint32(hi_key), np.uint32(top_key), int(min(capacity, block.size)),
+                np.uint32(hi_key), np.uint32(top_key), bound,
             )  # fmt: skip
+            found = _checked(found, count, bound)
         else:
             keys = keys32(block)
             high = keys > np.uint32(top_key)

@@ -102,27 +102,34 @@ def range_histogram_2d_weighted(bits, y, w, lo, width, shift, stride, out):  # p
 
 @numba.njit(cache=True, nogil=True)
 def range_indices(bits, lo_key, hi_key, capacity):  # pragma: no cover - compiled
-    """Indices of the float32 ``bits`` with a key in ``[lo_key, hi_key]`` (``capacity`` at most)."""
+    """Indices of the float32 ``bits`` with a key in ``[lo_key, hi_key]``, and their number.
+
+    At most ``capacity`` indices are written (never beyond the array); the
+    caller checks the number found against it.
+    """
     index = np.empty(capacity + 1, dtype=np.int64)
     width = hi_key - lo_key
     count = 0
     for i in range(bits.shape[0]):
-        index[count] = i  # branch-free: kept only when inside
+        index[min(count, capacity)] = i  # branch-free: kept only when inside
         count += (_fkey(bits[i]) - lo_key) <= width
-    return index[:count]
+    return index[: min(count, capacity)], count
 
 
 @numba.njit(cache=True, nogil=True)
 def range_entries_2d(bits, lo, width, capacity):  # pragma: no cover - compiled
-    """Flat indices ``i * L + j`` of the entries of an (n, L) matrix inside their column's range."""
+    """Flat indices ``i * L + j`` of the entries inside their column's range, and their number.
+
+    At most ``capacity`` indices are written, as :func:`range_indices`.
+    """
     n, n_labels = bits.shape
     index = np.empty(capacity + 1, dtype=np.int64)
     count = 0
     for i in range(n):
         for j in range(n_labels):
-            index[count] = i * n_labels + j
+            index[min(count, capacity)] = i * n_labels + j
             count += (_fkey(bits[i, j]) - lo[j]) <= width[j]
-    return index[:count]
+    return index[: min(count, capacity)], count
 
 
 @numba.njit(inline="always")
@@ -142,12 +149,14 @@ def grouped_sweep(
     The entries are read either from ascending packed keys (``packed``, see
     :func:`pack_sweep_keys`; read from the top) or, when ``packed`` is empty,
     through the descending ``order`` of ``scores`` with labels ``y``. The
-    group of entry ``i`` is ``groups[i]`` (mode 0), ``i % div`` (mode 1: the
-    column of a row-major matrix) or ``i // div`` (mode 2: its row); its
-    weight is ``w[i // div]`` (``div = 1`` for per-entry weights; ``w`` empty:
-    1). Group ``g`` starts from the counts ``tp0[g], k0[g]`` (empty: zero). One
-    pass keeps every cut within ``tol`` of the best so far (dropping the ones
-    left behind when the best rises).
+    group of entry ``i`` is ``i % div`` (mode 1: the column of a row-major
+    matrix) or ``i // div`` (mode 2: its row), with weight ``w[i // div]``;
+    in mode 3 the ``t``-th entry read (highest score first) has group
+    ``groups[t]`` and weight ``w[t]``, already in that order (so that nothing
+    is read at random). ``w`` empty: weight 1. Group ``g`` starts from the
+    counts ``tp0[g], k0[g]`` (empty: zero). One pass keeps every cut within
+    ``tol`` of the best so far (dropping the ones left behind when the best
+    rises).
 
     Returns
     -------
@@ -167,14 +176,15 @@ def grouped_sweep(
     out_pos[0] = -1
     out_tot[0] = base
     count = 1
-    tp = np.zeros(n_groups)
-    k = np.zeros(n_groups)
-    if tp0.shape[0] > 0:
-        tp[:] = tp0
-        k[:] = k0
-    fval = np.empty(n_groups)  # each group's current F (one division per entry)
+    # each group's counts, current F, positives and weight side by side (one cache line)
+    state = np.zeros((n_groups, 8))
     for j in range(n_groups):
-        fval[j] = _fbeta(tp[j], k[j], p[j], b2, zero_division)
+        if tp0.shape[0] > 0:
+            state[j, 0] = tp0[j]
+            state[j, 1] = k0[j]
+        state[j, 2] = _fbeta(state[j, 0], state[j, 1], p[j], b2, zero_division)
+        state[j, 3] = p[j]
+        state[j, 4] = gw[j]
     total = base
     low = np.uint64(0xFFFFFFFF)
     for t in range(m):
@@ -187,18 +197,19 @@ def grouped_sweep(
             i = order[t]
             yi = np.float64(y[i])
             tie_end = t + 1 == m or scores[order[t + 1]] != scores[i]
-        if mode == 0:
-            g = groups[i]
-        elif mode == 1:
-            g = i % div
+        if mode == 3:
+            g = groups[t]
+            wi = w[t] if weighted else 1.0
         else:
-            g = i // div
-        wi = w[i // div] if weighted else 1.0
-        tp[g] += wi * yi
-        k[g] += wi
-        new = _fbeta(tp[g], k[g], p[g], b2, zero_division)
-        total += gw[g] * (new - fval[g])
-        fval[g] = new
+            g = i % div if mode == 1 else i // div
+            wi = w[i // div] if weighted else 1.0
+        tp = state[g, 0] + wi * yi
+        k = state[g, 1] + wi
+        new = _fbeta(tp, k, state[g, 3], b2, zero_division)
+        total += state[g, 4] * (new - state[g, 2])
+        state[g, 0] = tp
+        state[g, 1] = k
+        state[g, 2] = new
         if tie_end and total >= best - tol:
             if total > best:
                 best = total
@@ -260,16 +271,16 @@ def row_keys(scores, y):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def row_walk(keys, w, p, gw, shift, b2, zero_division, delta, gain, sizes):  # pragma: no cover
-    """Add the samples-F changes of a block of rows to ``delta``, ``gain``, ``sizes``.
+def row_walk(keys, w, p, gw, shift, b2, zero_division, changes, sizes):  # pragma: no cover
+    """Add the samples-F changes of a block of rows to ``changes`` and ``sizes``.
 
     ``keys`` are the rows' :func:`row_keys`, each row sorted ascending; each
     row is walked from its top bucket down. For every bucket ``b``:
-    ``delta[b]`` gets the change of the weighted sum of row F-betas across
-    the whole bucket, ``gain[b]`` the most a cut inside it can add to the sum
-    at its top edge (a row whose run in the bucket holds ``t`` positives gains
-    at most ``F(tp + t, k + t) - F(tp, k)``), ``sizes[b]`` its entries.
-    ``p`` and ``gw`` are each row's (weighted) positives and group weight.
+    ``changes[b, 0]`` gets the change of the weighted sum of row F-betas
+    across the whole bucket, ``changes[b, 1]`` the most a cut inside it can
+    add to the sum at its top edge (a row whose run in the bucket holds ``t``
+    positives gains at most ``F(tp + t, k + t) - F(tp, k)``), ``sizes[b]`` its
+    entries. ``p`` and ``gw`` are each row's (weighted) positives and group weight.
     """
     n, n_labels = keys.shape
     weighted = w.shape[0] > 0
@@ -283,25 +294,30 @@ def row_walk(keys, w, p, gw, shift, b2, zero_division, delta, gain, sizes):  # p
         k = 0.0
         f0 = _fbeta(0.0, 0.0, pi, b2, zero_division)
         j = n_labels - 1
-        while j >= 0:
-            b = keys[i, j] >> sh
-            npos = 0.0
-            nall = 0
-            while j >= 0 and (keys[i, j] >> sh) == b:
-                npos += np.float64(keys[i, j] & one)
-                nall += 1
-                j -= 1
-            bi = np.int64(b)
-            bound = f0  # no positive in the run: no cut inside it gains
-            if npos > 0:
-                bound = _fbeta(tp + wi * npos, k + wi * npos, pi, b2, zero_division)
-            tp += wi * npos
-            k += wi * nall
-            f1 = _fbeta(tp, k, pi, b2, zero_division)
-            delta[bi] += gi * (f1 - f0)
-            gain[bi] += gi * (bound - f0)
-            sizes[bi] += nall
-            f0 = f1
+        b = keys[i, j] >> sh
+        npos = 0.0
+        nall = 0
+        while True:  # one run of entries in bucket b, then the next
+            key = keys[i, j] if j >= 0 else np.uint32(0)
+            if j < 0 or (key >> sh) != b:
+                bi = np.int64(b)
+                if npos > 0:  # without a positive, no cut inside the run gains
+                    bound = _fbeta(tp + wi * npos, k + wi * npos, pi, b2, zero_division)
+                    changes[bi, 1] += gi * (bound - f0)
+                tp += wi * npos
+                k += wi * nall
+                f1 = _fbeta(tp, k, pi, b2, zero_division)
+                changes[bi, 0] += gi * (f1 - f0)
+                sizes[bi] += nall
+                if j < 0:
+                    break
+                f0 = f1
+                b = key >> sh
+                npos = 0.0
+                nall = 0
+            npos += np.float64(key & one)
+            nall += 1
+            j -= 1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -312,7 +328,9 @@ def rows_in_range(bits, y, lo_key, hi_key, top_key, capacity):  # pragma: no cov
     -------
     index : ndarray of int64
         Flat indices ``i * L + j`` of the entries with a key in ``[lo_key, hi_key]``
-        (``capacity`` at most), increasing.
+        (``capacity`` at most, as :func:`range_indices`), increasing.
+    found : int
+        Their number.
     above, above_positive : ndarray of int64 of shape (n,)
         Each row's entries, and positives, with a key above ``top_key``.
     """
@@ -327,11 +345,11 @@ def rows_in_range(bits, y, lo_key, hi_key, top_key, capacity):  # pragma: no cov
         up_positive = 0
         for j in range(n_labels):
             key = _fkey(bits[i, j])
-            index[count] = i * n_labels + j
+            index[min(count, capacity)] = i * n_labels + j
             count += (key - lo_key) <= width
             high = np.int64(key > top_key)
             up += high
             up_positive += high & np.int64(y[i, j])
         above[i] = up
         above_positive[i] = up_positive
-    return index[:count], above, above_positive
+    return index[: min(count, capacity)], count, above, above_positive

@@ -578,13 +578,18 @@ def grouped_sweep(
         order = np.argsort(scores)[::-1]  # ties in any order: cuts are read at value ends
     if compiled is not None:
         none = np.empty(0, np.int64)
+        w_arg, groups_arg, kernel_mode = (np.empty(0) if w is None else w), none, mode
+        if mode == 0:  # groups and weights in the order of the sweep: no random reads in it
+            idx = order[:]
+            groups_arg = np.asarray(groups)[idx]
+            w_arg = np.empty(0) if w is None else w[idx]
+            kernel_mode = 3
+            del idx
         _, positions, _ = compiled.grouped_sweep(
             np.empty(0, np.uint64) if packed is None else packed,
             np.ascontiguousarray(order) if packed is None else none,
-            scores if packed is None else np.empty(0), y8,
-            np.empty(0) if w is None else w,
-            none if mode else np.asarray(groups, np.int64),
-            mode, div, gw, p, tp0, k0, b2, float(zero_division), base, tol,
+            scores if packed is None else np.empty(0), y8, w_arg, groups_arg,
+            kernel_mode, div, gw, p, tp0, k0, b2, float(zero_division), base, tol,
         )  # fmt: skip
     else:
         g = group_of(order)
