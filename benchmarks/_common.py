@@ -37,6 +37,41 @@ def median_time(fn, repeats: int, *args):
     return statistics.median(times), result
 
 
+#: what makes numpy sort with its AVX2 kernels instead of its AVX-512 ones
+AVX2_SORT = "X86_V4 AVX512_ICL"
+
+
+def numpy_sort_note() -> str:
+    """Which SIMD kernels numpy's sort runs here, with a warning where they are the slow ones.
+
+    On AMD Zen 4 numpy's AVX-512 sort (x86-simd-sort) uses the memory form of
+    the compress instruction, which that CPU runs in microcode: np.sort of 10^7
+    float32 takes about 0.47 s instead of 0.067 s with the AVX2 kernels. A
+    ratio to that slow sort would flatter f1opt, so the benchmarks of np.sort
+    ratios are run with ``NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL"``
+    (numpy's fastest sort on this CPU; f1opt runs under the same setting).
+    """
+    from numpy._core._multiarray_umath import __cpu_features__ as features
+
+    avx512 = features.get("AVX512_SKX", False)
+    kernels = "AVX-512" if avx512 else "AVX2" if features.get("AVX2") else "baseline"
+    disabled = os.environ.get("NPY_DISABLE_CPU_FEATURES", "")
+    note = f"numpy {np.__version__}: sort kernels {kernels} (NPY_DISABLE_CPU_FEATURES={disabled!r})"
+    zen4 = False
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        zen4 = "AuthenticAMD" in info and "\ncpu family\t: 25\n" in info and " avx512f" in info
+    except OSError:
+        pass
+    if zen4 and avx512:
+        note += (
+            f"\nWARNING: AMD Zen 4 runs numpy's AVX-512 sort in microcode (about 7x slower than "
+            f"its AVX2 sort): run with NPY_DISABLE_CPU_FEATURES={AVX2_SORT!r} for an honest "
+            "np.sort reference"
+        )
+    return note
+
+
 def parser(doc: str) -> argparse.ArgumentParser:
     """The options every seed script shares."""
     p = argparse.ArgumentParser(

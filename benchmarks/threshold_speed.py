@@ -1,12 +1,17 @@
 """Speed of the exact binary search beside its anchors, in one run.
 
 For n = 10^5, 10^6, 10^7 float32 scores (10% positives) prints the median time
-of f1opt.optimal_threshold (compiled engine where numba is installed) and of
-the numpy fallback (engine "buckets") beside np.sort on the same array,
-precision_recall_curve + argmax of F1, and TunedThresholdClassifierCV
-(cv="prefit", its 100-point grid; up to 10^6), with ratios to f1opt.
+of f1opt.optimal_threshold (input checks included; compiled engine where numba
+is installed, both cores) and of the numpy fallback (engine "buckets") beside
+np.sort on the same array, one compiled counting pass over it (a 2^16-bucket
+histogram of negatives and positives, one thread: the floor any exact search
+that reads every score once pays), precision_recall_curve + argmax of F1, and
+TunedThresholdClassifierCV (cv="prefit", its 100-point grid; up to 10^6), with
+ratios. On AMD Zen 4 run it with NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL"
+(see ``_common.numpy_sort_note``; the script prints which sort numpy runs).
 
-    .venv/bin/python benchmarks/threshold_speed.py [--quick] [--repeats R]
+    NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL" \
+        .venv/bin/python benchmarks/threshold_speed.py [--quick] [--repeats R]
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _common import median_time  # benchmarks/ is on sys.path when run as a script
+from _common import median_time, numpy_sort_note  # benchmarks/ is on sys.path as a script
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import f1_score, precision_recall_curve
 from sklearn.model_selection import TunedThresholdClassifierCV
@@ -54,6 +59,14 @@ def tuned_threshold(y, s):
     return model.best_threshold_, model.best_score_
 
 
+def one_counting_pass(s, y):
+    """One compiled pass: negatives and positives in 2^16 buckets of the key (one thread)."""
+    from f1opt.kernels import buckets
+
+    compiled = _engine.compiled_kernels()
+    return buckets.range_histogram(s, y, 0, buckets.KEY_MAX, 16, None, compiled)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n up to 10^5 only")
@@ -61,10 +74,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     sizes = [10**4, 10**5] if args.quick else [10**5, 10**6, 10**7]
     rng = np.random.default_rng(0)
+    print(numpy_sort_note())
+    numba = _engine.compiled_kernels() is not None
+    print(f"f1opt threads: {_engine.SETTINGS.n_threads}; numba: {numba}")
     header = (
-        f"{'n':>9s} {'f1opt s':>9s} {'numpy s':>9s} {'np.sort s':>9s} {'PR-curve s':>10s} "
-        f"{'Tuned s':>9s} {'f1opt/sort':>10s} {'numpy/sort':>10s} {'PR/f1opt':>9s} "
-        f"{'Tuned/f1opt':>11s} {'F1 f1opt':>9s} "
+        f"{'n':>9s} {'f1opt s':>9s} {'numpy s':>9s} {'np.sort s':>9s} {'1 pass s':>9s} "
+        f"{'PR-curve s':>10s} {'Tuned s':>9s} {'f1opt/sort':>10s} {'numpy/sort':>10s} "
+        f"{'f1opt/pass':>10s} {'PR/f1opt':>9s} {'Tuned/f1opt':>11s} {'F1 f1opt':>9s} "
         f"{'F1 PR':>8s} {'F1 Tuned':>9s}"
     )
     print(header)
@@ -80,6 +96,11 @@ def main(argv=None):
         )
         assert res_numpy[0] == result.threshold
         t_sort, _ = median_time(np.sort, repeats, s)
+        if _engine.compiled_kernels() is not None:
+            one_counting_pass(s[:1000], y[:1000])  # compile
+            t_pass, _ = median_time(one_counting_pass, repeats, s, y)
+        else:
+            t_pass = float("nan")
         t_pr, (_, f_pr) = median_time(pr_curve_argmax, max(1, repeats // 2), y, s)
         f_exact = f1_score(y, s >= result.threshold)
         assert abs(f_exact - result.score) < 1e-9
@@ -90,9 +111,9 @@ def main(argv=None):
         else:
             tuned_cols = f"{'-':>9s}", f"{'-':>11s}", f"{'-':>9s}"
         print(
-            f"{n:9d} {t_f1opt:9.4f} {t_numpy:9.4f} {t_sort:9.4f} {t_pr:10.3f} {tuned_cols[0]} "
-            f"{t_f1opt / t_sort:10.2f} {t_numpy / t_sort:10.2f} {t_pr / t_f1opt:9.1f} "
-            f"{tuned_cols[1]} "
+            f"{n:9d} {t_f1opt:9.4f} {t_numpy:9.4f} {t_sort:9.4f} {t_pass:9.4f} {t_pr:10.3f} "
+            f"{tuned_cols[0]} {t_f1opt / t_sort:10.2f} {t_numpy / t_sort:10.2f} "
+            f"{t_f1opt / t_pass:10.2f} {t_pr / t_f1opt:9.1f} {tuned_cols[1]} "
             f"{result.score:9.5f} {f_pr:8.5f} {tuned_cols[2]}"
         )
 

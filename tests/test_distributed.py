@@ -96,6 +96,63 @@ def test_refined_buckets_are_exact(dtype, bits):
         assert got == expected
 
 
+@pytest.mark.parametrize("window", ["sample", "missed", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_first_pass_window_hit_or_missed_gives_the_same_result(
+    monkeypatch, scheduler, window, weighted
+):
+    """With a sample's window, its miss (a second pass) or none: the in-memory result."""
+    from f1opt.kernels import dask as dask_kernels
+
+    calls = []
+    original = dask_kernels._window
+
+    def sampled(sample, search, in_window):
+        found = original(sample, search, in_window)
+        calls.append(found)
+        if window == "missed" and found is not None:  # far from the optimum: a second pass
+            return np.zeros_like(found[0]), np.zeros_like(found[1])
+        return found
+
+    monkeypatch.setattr(dask_kernels, "_window", sampled)
+    if window == "none":
+        monkeypatch.setattr(dask_kernels, "_WINDOW_MIN_PARTITIONS", 10**9)
+    second_passes = []
+    gather_block = dask_kernels._range_entries_block
+
+    def counted(*args):
+        second_passes.append(args[-1])
+        return gather_block(*args)
+
+    monkeypatch.setattr(dask_kernels, "_range_entries_block", counted)
+    rng = np.random.default_rng(7)
+    s, y = binary_data(3, 40000, dtype=np.float32)
+    w = rng.integers(1, 4, s.size).astype(float) if weighted else None
+    S = rng.normal(0.4, 0.2, (8000, 3)).astype(np.float32)
+    Y = (rng.random((8000, 3)) < 0.3).astype(np.int8)
+    S += np.float32(0.3) * Y
+    wm = None if w is None else w[:8000]
+    expected = f1opt.optimal_threshold(y, s, sample_weight=w)
+    dw = None if w is None else da.from_array(w, chunks=5000)
+    got = f1opt.optimal_threshold(
+        da.from_array(y, chunks=5000), da.from_array(s, chunks=5000), sample_weight=dw
+    )
+    assert got == expected
+    assert (len(second_passes) == 0) == (window == "sample")  # the window saves the pass
+    dwm = None if wm is None else da.from_array(wm, chunks=1000)
+    for average in ("micro", "macro"):
+        rule = f1opt.PerClassThreshold(average=average)
+        expected = rule.fit(S, Y, sample_weight=wm).thresholds_
+        got = f1opt.PerClassThreshold(average=average).fit(
+            da.from_array(S, chunks=(1000, 3)),
+            da.from_array(Y, chunks=(1000, 3)),
+            sample_weight=dwm,
+        )
+        np.testing.assert_array_equal(got.thresholds_, expected)
+    assert (len(calls) > 0) == (window != "none")
+    assert window == "none" or calls[0] is not None  # the binary search had a window
+
+
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_tiny_inputs(n, scheduler):
     s = np.array([0.4, 0.4, 0.9][:n])

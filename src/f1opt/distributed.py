@@ -170,17 +170,78 @@ def fit_parquet(
             "`score_columns` and `label_columns` must name the same number (>= 1) of columns, "
             f"but got {len(score_columns)} and {len(label_columns)}."
         )
-    frame = dd.read_parquet(_parquet_files(pattern), columns=score_columns + label_columns)
     if method == "global":
         decider = GlobalThreshold(beta=beta, average=average)
-        if average == "binary":
-            if len(score_columns) != 1:
-                raise ValueError(
-                    f"average='binary' takes one score column, but got {len(score_columns)}."
-                )
-            return decider.fit(frame[score_columns[0]], frame[label_columns[0]])
+        if average == "binary" and len(score_columns) != 1:
+            raise ValueError(
+                f"average='binary' takes one score column, but got {len(score_columns)}."
+            )
     elif method == "per_class":
         decider = PerClassThreshold(beta=beta, average=average)
     else:
         raise ValueError(f"`method` must be 'global' or 'per_class', but got {method!r}.")
-    return decider.fit(frame[score_columns], frame[label_columns])
+    files = _parquet_files(pattern)
+    if any("://" in f for f in files):  # remote: dask's reader and its filesystems
+        frame = dd.read_parquet(files, columns=score_columns + label_columns)
+        if average == "binary":
+            return decider.fit(frame[score_columns[0]], frame[label_columns[0]])
+        return decider.fit(frame[score_columns], frame[label_columns])
+    scores, labels = _parquet_arrays(files, score_columns, label_columns)
+    return decider.fit(scores, labels)
+
+
+def _parquet_arrays(files, score_columns, label_columns):
+    """Dask arrays of the score and label columns, one chunk per file, read by pyarrow.
+
+    Each file is read once for both arrays (one task), straight into numpy
+    (no dataframe in between); 1-D arrays for one column, (n, k) for more.
+    """
+    import dask.array as da
+    import numpy as np
+    import pyarrow.parquet as pq
+    from dask import delayed
+
+    columns = score_columns + label_columns
+    dtypes = {}
+    for f in files[:1]:
+        schema = pq.read_schema(f)
+        missing = [c for c in columns if c not in schema.names]
+        if missing:
+            raise ValueError(
+                f"{f}: no column {', '.join(map(repr, missing))} (columns: "
+                f"{', '.join(schema.names[:20])}{', ...' if len(schema.names) > 20 else ''})."
+            )
+        for c in columns:
+            try:
+                dtypes[c] = np.dtype(schema.field(c).type.to_pandas_dtype())
+            except (NotImplementedError, TypeError):
+                dtypes[c] = np.dtype(object)  # refused by the input checks, with the column
+    sizes = [pq.ParquetFile(f).metadata.num_rows for f in files]
+    score_dtype = np.result_type(*(dtypes[c] for c in score_columns))
+    label_dtype = np.result_type(*(dtypes[c] for c in label_columns))
+    width = len(score_columns)
+    score_parts, label_parts = [], []
+    for f, n in zip(files, sizes, strict=True):
+        part = delayed(_read_parquet_part, pure=True)(f, score_columns, label_columns)
+        shape = (n,) if width == 1 else (n, width)
+        score_parts.append(da.from_delayed(part[0], shape=shape, dtype=score_dtype))
+        label_parts.append(da.from_delayed(part[1], shape=shape, dtype=label_dtype))
+    return da.concatenate(score_parts), da.concatenate(label_parts)
+
+
+def _read_parquet_part(path, score_columns, label_columns):
+    """One file's score and label columns as numpy arrays (1-D for one column each)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path, columns=score_columns + label_columns)
+    except (pa.ArrowInvalid, KeyError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+    def stack(names):
+        arrays = [table.column(c).to_numpy() for c in names]
+        return arrays[0] if len(arrays) == 1 else np.column_stack(arrays)
+
+    return stack(score_columns), stack(label_columns)

@@ -329,8 +329,12 @@ class _Ranges:
     k_above: np.ndarray
 
 
-def _plan_level(counts, ranges, n_positives, n_total, beta, average, max_iter):
+def _plan_level(counts, ranges, n_positives, n_total, beta, average, max_iter, noise=0.0):
     """Where each label's optimal cut can be, from the counts of one level.
+
+    ``noise > 0`` widens every test by that many standard errors of an F
+    estimated from ``n_positives`` positives: where the optimum of data like
+    these counts (of a sample) can be, not just of these (see :func:`range_search`).
 
     Returns a dict of per-label arrays: the next range (``lo``, ``hi``, with
     the non-empty bucket below the lowest bucket to solve), the counts above
@@ -358,6 +362,8 @@ def _plan_level(counts, ranges, n_positives, n_total, beta, average, max_iter):
         lam_lo, lam_hi = _micro_bounds(
             tp_incl, k_incl, k_bound, ne_d, p_d > 0, ranges, n_positives, beta, max_iter
         )
+        spread = noise * _standard_error(lam_lo, n_positives.sum())
+        lam_lo, lam_hi = lam_lo - spread, lam_hi + spread
         edge_gain = np.where(ne_d, (1 + b2) * tp_incl - lam_hi * k_incl, 0.0)
         top_gain = np.where(top, (1 + b2) * ranges.tp_above - lam_hi * ranges.k_above, 0.0)
         best = np.maximum(np.maximum(edge_gain.max(axis=1, initial=0.0), top_gain), 0.0)
@@ -371,7 +377,8 @@ def _plan_level(counts, ranges, n_positives, n_total, beta, average, max_iter):
         )
         best = np.maximum(edge_f.max(axis=1, initial=0.0), top_f)
         bound = fbeta_from_counts(tp_incl, k_bound, p_col, beta)
-        solve = (p_d > 0) & (bound >= (best * (1.0 - _SLACK))[:, None])
+        spread = noise * _standard_error(best, n_positives)
+        solve = (p_d > 0) & (bound >= (best * (1.0 - _SLACK) - spread)[:, None])
     solve = solve[:, ::-1]  # increasing buckets again
     has = solve.any(axis=1) & (n_positives > 0)
     stuck = ~solve.any(axis=1) & (n_positives > 0)  # only by rounding: keep every bucket
@@ -406,6 +413,11 @@ def _plan_level(counts, ranges, n_positives, n_total, beta, average, max_iter):
     )  # fmt: skip
 
 
+def _standard_error(f, n_positives):
+    """A rough standard error of an F-measure ``f`` estimated from ``n_positives`` positives."""
+    return np.sqrt(np.maximum(f * (1.0 - f), 0.01) / np.maximum(n_positives, 1.0))
+
+
 def _micro_bounds(tp_incl, k_incl, k_bound, nonempty, has_pos, ranges, n_positives, beta, max_iter):
     """Lower and upper bounds on the best micro F-beta over one cut per label.
 
@@ -433,7 +445,7 @@ def _micro_bounds(tp_incl, k_incl, k_bound, nonempty, has_pos, ranges, n_positiv
 
 def range_search(
     histogram, gather, n_labels, beta, average, bits, max_gather, dtype, max_iter=100,
-    fine_bits=None,
+    fine_bits=None, window=None, final_ranges=None, noise=0.0,
 ):  # fmt: skip
     """Cut candidates of every label holding its optimal cut, by narrowing key ranges.
 
@@ -477,6 +489,21 @@ def range_search(
         Most Dinkelbach rounds (micro).
     fine_bits : int, optional
         Bits of the buckets of the finer levels (default: ``bits``).
+    window : (lo, hi), optional
+        Key ranges, one per label, that probably hold the final ranges (from a
+        sample of the data): the first pass is then ``histogram(lo, hi, shift,
+        n_buckets, window)`` and also returns the entries inside them, as
+        ``gather`` would; where every final range lies inside its window, they
+        are used and the gather pass is saved (worth it where a pass over the
+        data is dear, as for Dask reading Parquet files).
+    final_ranges : list, optional
+        Receives ``(lo, hi)``: each label's final key range (``KEY_MAX`` for
+        both where nothing is gathered).
+    noise : float, default=0.0
+        For a sample of larger data: keep every bucket within that many
+        standard errors of the best (the ranges then hold the optimum of the
+        larger data, probably, which makes them a ``window`` for it); the
+        candidates are still exact for the sample itself.
 
     Returns
     -------
@@ -491,14 +518,19 @@ def range_search(
         np.zeros(n_labels, np.int64), np.full(n_labels, KEY_MAX, np.int64),
         np.full(n_labels, 32 - bits, np.int64), zeros, zeros,
     )  # fmt: skip
-    n_positives = n_total = exact_keys = None
+    n_positives = n_total = exact_keys = prefetched = None
     for level in range(_MAX_LEVELS):
-        counts, float32_keys = histogram(ranges.lo, ranges.hi, ranges.shift, n_buckets)
+        if window is not None and level == 0:
+            counts, float32_keys, prefetched = histogram(
+                ranges.lo, ranges.hi, ranges.shift, n_buckets, window
+            )
+        else:
+            counts, float32_keys = histogram(ranges.lo, ranges.hi, ranges.shift, n_buckets)
         if n_positives is None:
             n_positives = counts[..., 1].sum(axis=1, dtype=np.float64)
             n_total = counts[..., 0].sum(axis=1, dtype=np.float64) + n_positives
             exact_keys = float32_keys
-        plan = _plan_level(counts, ranges, n_positives, n_total, beta, average, max_iter)
+        plan = _plan_level(counts, ranges, n_positives, n_total, beta, average, max_iter, noise)
         single = plan["has"] & (ranges.shift == 0) & exact_keys & ~plan["everything_below"]
         span = ranges.hi - ranges.lo
         narrower = (plan["hi"] - plan["lo"]) < span // 2
@@ -517,13 +549,28 @@ def range_search(
     lo = np.where(need, plan["lo"], KEY_MAX)
     hi = np.where(need, plan["hi"], KEY_MAX)
     capacity = int(round(float(plan["size"][need].sum())))
-    if need.any():
+    if final_ranges is not None:
+        final_ranges.append((lo, hi))
+    inside = prefetched is not None and bool(
+        np.all(~need | ((lo >= window[0]) & (hi <= window[1])))
+    )
+    if need.any() and inside:
+        values, labels, weights, groups = _entries_inside(prefetched, lo, hi)
+    elif need.any():
         values, labels, weights, groups = gather(lo, hi, capacity)
     else:
         values, labels, weights, groups = np.empty(0), np.empty(0, np.uint8), None, np.empty(0, int)
     return _flat_candidates(
         values, labels, weights, groups, single, plan, ranges, n_positives, dtype
     )
+
+
+def _entries_inside(entries, lo, hi):
+    """The gathered ``(values, labels, weights, groups)`` inside their label's ``[lo, hi]``."""
+    values, labels, weights, groups = entries
+    keys = keys32(values).astype(np.int64)
+    keep = (keys >= lo[groups]) & (keys <= hi[groups])
+    return values[keep], labels[keep], None if weights is None else weights[keep], groups[keep]
 
 
 def _flat_candidates(values, labels, weights, groups, single, plan, ranges, n_positives, dtype):
@@ -583,7 +630,7 @@ def _summed(parts, weighted):
 
 def bucketed_cut_candidates(
     scores, y, beta, bits, max_gather, sample_weight=None, compiled=None, dtype=None,
-    map_chunks=_serial,
+    map_chunks=_serial, final_ranges=None, noise=0.0,
 ):  # fmt: skip
     """The cut candidates of one label that can be F-beta optimal, by counting passes.
 
@@ -606,6 +653,9 @@ def bucketed_cut_candidates(
     map_chunks : callable, optional
         ``map_chunks(fn, n) -> [fn(start, stop), ...]`` over consecutive chunks
         of ``range(n)`` (the engine passes one that runs chunks on threads).
+    final_ranges : list, optional
+    noise : float, default=0.0
+        As for :func:`range_search`.
 
     Returns
     -------
@@ -634,13 +684,16 @@ def bucketed_cut_candidates(
         return scores[index], y[index], weights, np.zeros(index.size, np.int64)
 
     exact_keys = scores.dtype == np.float32
-    flat = range_search(histogram, gather, 1, beta, "macro", bits, max_gather, dtype)
+    flat = range_search(
+        histogram, gather, 1, beta, "macro", bits, max_gather, dtype, final_ranges=final_ranges,
+        noise=noise,
+    )  # fmt: skip
     return flat.label(0)
 
 
 def per_label_cut_candidates(
     scores, y, beta, average, bits, max_gather, sample_weight=None, compiled=None, dtype=None,
-    max_iter=100, map_chunks=_serial, fine_bits=None,
+    max_iter=100, map_chunks=_serial, fine_bits=None, final_ranges=None, noise=0.0,
 ):  # fmt: skip
     """Cut candidates of every column holding its optimal cut (:func:`range_search`).
 
@@ -652,8 +705,8 @@ def per_label_cut_candidates(
         One weight per row.
     map_chunks : callable, optional
         As for :func:`bucketed_cut_candidates`, over rows.
-    fine_bits : int, optional
-        Key bits of the finer levels' buckets (:func:`range_search`).
+    fine_bits, final_ranges, noise : optional
+        As for :func:`range_search`.
 
     Returns
     -------
@@ -685,8 +738,9 @@ def per_label_cut_candidates(
 
     exact_keys = scores.dtype == np.float32
     return range_search(
-        histogram, gather, n_labels, beta, average, bits, max_gather, dtype, max_iter, fine_bits
-    )
+        histogram, gather, n_labels, beta, average, bits, max_gather, dtype, max_iter, fine_bits,
+        final_ranges=final_ranges, noise=noise,
+    )  # fmt: skip
 
 
 def per_label_counts(

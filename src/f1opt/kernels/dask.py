@@ -121,37 +121,90 @@ def _tree_reduce(parts, fn):
 # ---------------------------------------------------------------- one label (or pooled)
 
 
-def _histogram_block(s, y, w, check_block, multilabel, key_range, compiled, index):
+#: a sample's window may hold at most this fraction of its scores (else no window)
+_WINDOW_FRACTION = 0.15
+#: fewest partitions for which the first one is read as a sample
+_WINDOW_MIN_PARTITIONS = 4
+#: the sample's ranges keep every bucket within this many standard errors of its best F
+_WINDOW_NOISE = 1.0
+
+
+def _histogram_block(s, y, w, check_block, multilabel, key_range, window, compiled, index):
     s, y, w = check_block(s, y, w, multilabel, index)
     if multilabel and w is not None:
         w = np.repeat(w, s.shape[1])
-    counts = _b.range_histogram(s.ravel(), y.ravel(), *key_range, w, _compiled(compiled))
-    return counts.astype(np.float64), s.dtype == np.float32 or s.size == 0
+    s, y = s.ravel(), y.ravel()
+    counts = _b.range_histogram(s, y, *key_range, w, _compiled(compiled))
+    out = counts.astype(np.float64), s.dtype == np.float32 or s.size == 0
+    if window is None:
+        return out
+    return out + (_entries(s, y, w, window, s.size, compiled),)
+
+
+def _entries(s, y, w, key_range, capacity, compiled):
+    """Scores, labels and weights (None: unit) of one partition's keys in the range."""
+    at = _b.range_indices(s, *key_range, capacity, _compiled(compiled))
+    return s[at], _b.as_label_array(y[at]), None if w is None else w[at]
+
+
+def _one_label(entries):
+    values, labels, weights = entries
+    return values, labels, weights, np.zeros(values.size, np.int64)
 
 
 def _add_counts(a, b):
-    return a[0] + b[0], a[1] and b[1]
+    out = a[0] + b[0], a[1] and b[1]
+    return out if len(a) == 2 else out + (_merge_entries(a[2], b[2]),)
 
 
 def _range_entries_block(s, y, w, check_block, multilabel, key_range, capacity, compiled, index):
     s, y, w = check_block(s, y, w, multilabel, index)
     if multilabel and w is not None:
         w = np.repeat(w, s.shape[1])
-    s, y = s.ravel(), y.ravel()
-    at = _b.range_indices(s, *key_range, capacity, _compiled(compiled))
-    weights = np.ones(at.size) if w is None else w[at]
-    return s[at], _b.as_label_array(y[at]), weights, np.zeros(at.size, np.int64)
+    return _entries(s.ravel(), y.ravel(), w, key_range, capacity, compiled)
 
 
 def _merge_entries(a, b):
-    return tuple(np.concatenate([x, z]) for x, z in zip(a, b, strict=True))
+    return tuple(None if x is None else np.concatenate([x, z]) for x, z in zip(a, b, strict=True))
+
+
+def _sample(blocks, check_block, multilabel):
+    """The first partition with rows, computed and checked; None for too few partitions."""
+    import dask
+
+    if len(blocks) < _WINDOW_MIN_PARTITIONS:
+        return None
+    for i, (s, y, w) in enumerate(blocks):
+        s, y, w = check_block(*dask.compute(s, y, w), multilabel, i)
+        if s.shape[0]:
+            return s, y, w
+    return None
+
+
+def _window(sample, search, in_window):
+    """Where the final ranges probably are, from the search on a sample (or None).
+
+    ``search(final_ranges)`` runs the in-memory search on the sample;
+    ``in_window(lo, hi)`` counts the sample's scores inside key ranges.
+    """
+    if sample is None:
+        return None
+    final = []
+    search(final)
+    lo, hi = final[0]
+    if in_window(lo, hi) > _WINDOW_FRACTION * sample[0].size:
+        return None  # gathering that much in the first pass costs more than it saves
+    return lo, hi
 
 
 def one_label_candidates(blocks, check_block, multilabel, beta, bits, max_gather, dtype, compiled):
     """Cut candidates of one label (or of every entry pooled, ``multilabel=True``).
 
     :func:`f1opt.kernels.buckets.range_search` with its counting passes summed
-    over the partitions and its gather concatenated.
+    over the partitions and its gather concatenated. With several partitions
+    the first is searched alone first: the first pass over all of them then
+    also brings back the scores around where that sample's optimum is, which
+    usually saves the second pass (a second read of every partition).
 
     Returns
     -------
@@ -160,18 +213,19 @@ def one_label_candidates(blocks, check_block, multilabel, beta, bits, max_gather
     import dask
     from dask import delayed
 
-    def histogram(lo, hi, shift, n_buckets):
+    def histogram(lo, hi, shift, n_buckets, window=None):
         key_range = (int(lo[0]), int(hi[0]), int(shift[0]))
+        bounds = None if window is None else (int(window[0][0]), int(window[1][0]))
         parts = [
             delayed(_histogram_block, pure=True)(
-                s, y, w, check_block, multilabel, key_range, compiled, i
+                s, y, w, check_block, multilabel, key_range, bounds, compiled, i
             )
             for i, (s, y, w) in enumerate(blocks)
         ]
-        counts, all_float32 = dask.compute(_tree_reduce(parts, _add_counts))[0]
-        if not counts.any() and key_range[:2] == (0, _b.KEY_MAX):
+        out = dask.compute(_tree_reduce(parts, _add_counts))[0]
+        if not out[0].any() and key_range[:2] == (0, _b.KEY_MAX):
             raise ValueError("`scores` is empty; at least one sample is needed.")
-        return counts[None], all_float32
+        return (out[0][None], out[1]) + tuple(_one_label(e) for e in out[2:])
 
     def gather(lo, hi, capacity):
         key_range = (int(lo[0]), int(hi[0]))
@@ -181,9 +235,29 @@ def one_label_candidates(blocks, check_block, multilabel, beta, bits, max_gather
             )
             for i, (s, y, w) in enumerate(blocks)
         ]
-        return dask.compute(_tree_reduce(parts, _merge_entries))[0]
+        return _one_label(dask.compute(_tree_reduce(parts, _merge_entries))[0])
 
-    return _b.range_search(histogram, gather, 1, beta, "macro", bits, max_gather, dtype).label(0)
+    sample = _sample(blocks, check_block, multilabel)
+    if sample is not None:
+        s, y, w = sample
+        if multilabel and w is not None:
+            w = np.repeat(w, s.shape[1])
+        s, y = s.ravel(), y.ravel()
+        kernels = _compiled(compiled)
+        window = _window(
+            (s, y, w),
+            lambda final: _b.bucketed_cut_candidates(
+                s, y, beta, bits, max_gather, w, kernels, dtype, final_ranges=final,
+                noise=_WINDOW_NOISE,
+            ),
+            lambda lo, hi: _b.range_indices(s, int(lo[0]), int(hi[0]), s.size, kernels).size,
+        )  # fmt: skip
+    else:
+        window = None
+    flat = _b.range_search(
+        histogram, gather, 1, beta, "macro", bits, max_gather, dtype, window=window
+    )
+    return flat.label(0)
 
 
 # ---------------------------------------------------------------- per label
@@ -203,23 +277,32 @@ def _add_per_label(a, b):
     return a + b
 
 
-def _histogram_block_per_label(s, y, w, check_block, key_ranges, compiled, index):
+def _histogram_block_per_label(s, y, w, check_block, key_ranges, window, compiled, index):
     s, y, w = check_block(s, y, w, True, index)
     lo, hi, shift, n_buckets = key_ranges
     counts = _b.range_histogram_2d(s, y, lo, hi, shift, n_buckets, w, _compiled(compiled))
-    return counts.astype(np.float64), s.dtype == np.float32 or s.size == 0
+    out = counts.astype(np.float64), s.dtype == np.float32 or s.size == 0
+    if window is None:
+        return out
+    return out + (_entries_2d(s, y, w, *window, s.size, compiled),)
 
 
 def _add_histograms(a, b):
-    return _add_per_label(a[0], b[0]), a[1] and b[1]
+    out = _add_per_label(a[0], b[0]), a[1] and b[1]
+    return out if len(a) == 2 else out + (_merge_entries(a[2], b[2]),)
+
+
+def _entries_2d(s, y, w, lo, hi, capacity, compiled):
+    """Scores, labels, weights (None: unit) and labels' columns of one partition's ranges."""
+    n_labels = s.shape[1]
+    at = _b.range_entries_2d(s, lo, hi, capacity, _compiled(compiled))
+    weights = None if w is None else w[at // n_labels]
+    return s.reshape(-1)[at], _b.as_label_array(y.reshape(-1)[at]), weights, at % n_labels
 
 
 def _entries_block_per_label(s, y, w, check_block, lo, hi, capacity, compiled, index):
     s, y, w = check_block(s, y, w, True, index)
-    n_labels = s.shape[1]
-    at = _b.range_entries_2d(s, lo, hi, capacity, _compiled(compiled))
-    weights = np.ones(at.size) if w is None else w[at // n_labels]
-    return s.reshape(-1)[at], _b.as_label_array(y.reshape(-1)[at]), weights, at % n_labels
+    return _entries_2d(s, y, w, lo, hi, capacity, compiled)
 
 
 def per_label_counts(blocks, check_block, bits, compiled):
@@ -253,15 +336,16 @@ def per_label_candidates(
     import dask
     from dask import delayed
 
-    def histogram(lo, hi, shift, n_buckets):
+    def histogram(lo, hi, shift, n_buckets, window=None):
         shared = delayed((lo, hi, shift, n_buckets))
         parts = [
             delayed(_histogram_block_per_label, pure=True)(
-                s, y, w, check_block, shared, compiled, i
+                s, y, w, check_block, shared, window, compiled, i
             )
             for i, (s, y, w) in enumerate(blocks)
         ]
-        counts, all_float32 = dask.compute(_tree_reduce(parts, _add_histograms))[0]
+        out = dask.compute(_tree_reduce(parts, _add_histograms))[0]
+        counts = out[0]
         if counts.shape[0] != n_labels:
             raise ValueError(
                 f"The partitions of `scores` have {counts.shape[0]} label columns, "
@@ -269,7 +353,7 @@ def per_label_candidates(
             )
         if not counts.any() and not np.any(lo):
             raise ValueError("`scores` is empty; at least one sample is needed.")
-        return counts, all_float32
+        return out
 
     def gather(lo, hi, capacity):
         parts = [
@@ -280,9 +364,23 @@ def per_label_candidates(
         ]
         return dask.compute(_tree_reduce(parts, _merge_entries))[0]
 
+    sample = _sample(blocks, check_block, True)
+    window = None
+    if sample is not None and sample[0].shape[1] == n_labels:
+        s, y, w = sample
+        kernels = _compiled(compiled)
+        window = _window(
+            sample,
+            lambda final: _b.per_label_cut_candidates(
+                s, y, beta, average, bits, max_gather, w, kernels, dtype, max_iter,
+                fine_bits=fine_bits, final_ranges=final, noise=_WINDOW_NOISE,
+            ),
+            lambda lo, hi: _b.range_entries_2d(s, lo, hi, s.size, kernels).size,
+        )  # fmt: skip
     return _b.range_search(
-        histogram, gather, n_labels, beta, average, bits, max_gather, dtype, max_iter, fine_bits
-    )
+        histogram, gather, n_labels, beta, average, bits, max_gather, dtype, max_iter, fine_bits,
+        window=window,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------- global macro / weighted / samples
