@@ -426,3 +426,16 @@ def test_import_f1opt_imports_neither_dask_nor_numba():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_fit_parquet_reads_a_folder_and_names_a_missing_column(parquet_files, tmp_path):
+    pattern, S, Y = parquet_files
+    folder = str(tmp_path)
+    decider = distributed.fit_parquet(folder, ["s0"], ["y0"])
+    assert decider.threshold_ == f1opt.GlobalThreshold().fit(S[:, 0], Y[:, 0]).threshold_
+    with pytest.raises(ValueError, match="no column 'nope'"):
+        distributed.fit_parquet(pattern, ["nope"], ["y0"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="no .parquet file under"):
+        distributed.fit_parquet(str(empty), ["s0"], ["y0"])

@@ -8,13 +8,17 @@ whenever a decider or :func:`f1opt.optimal_threshold` gets a Dask collection):
    order-preserving key of the float32 bits; the counts add up across
    partitions in a tree reduction;
 2. on the client the counts give the exact F at every bucket edge and a bound
-   inside every bucket, which selects the few buckets that can hold the optimum;
+   inside every bucket, which selects the key range that can hold the optimum
+   (counted again in finer buckets while it holds too many scores);
 3. a second pass returns from each partition only the scores (and labels) of
-   those buckets, and the maximum of the next non-empty bucket below each,
-   which are solved exactly.
+   that range, which are solved exactly. With four partitions or more the
+   first one is searched alone beforehand: the first pass then also brings
+   back the scores where that sample's optimum lies (within a standard error),
+   and when the range falls inside them, as it usually does, the second pass
+   (a second read of every partition) is not needed.
 
 The scores are never gathered: the client holds the bucket counts and the
-scores of the selected buckets (a small fraction for any spread of scores).
+scores of the selected range (a small fraction for any spread of scores).
 The result is the one of the in-memory search on the same data: same
 threshold, same score, same tie rule. It runs wherever Dask runs: the local
 threaded scheduler on a laptop, or a ``distributed`` cluster unchanged (the
@@ -77,10 +81,10 @@ def optimal_threshold(
         Key bits naming a bucket (more buckets: a smaller second pass);
         default from :class:`f1opt._engine.Settings`.
     max_gather : int, optional
-        Most scores the second pass may bring to the client before the
-        buckets to solve are first split by up to 14 more key bits (one more
-        counting pass). Float32 scores split down to single values need no
-        gather at all, however concentrated or tied they are.
+        Most scores the second pass may bring to the client before the key
+        range to solve is counted again in finer buckets (one more counting
+        pass). Float32 scores split down to single values need no gather at
+        all, however concentrated or tied they are.
 
     Returns
     -------
@@ -110,7 +114,10 @@ def optimal_threshold(
 
 
 def _parquet_files(pattern):
-    """Local paths and globs (``*``, ``?``, ``[...]``) expanded and checked; URLs as given."""
+    """Local paths, directories and globs (``*``, ``?``, ``[...]``) expanded and checked.
+
+    A directory stands for the ``.parquet`` files under it; URLs are kept as given.
+    """
     import glob
     import os
 
@@ -122,6 +129,13 @@ def _parquet_files(pattern):
             continue
         matches = sorted(glob.glob(item)) if any(c in item for c in "*?[") else [item]
         matches = [m for m in matches if os.path.exists(m)]
+        if len(matches) == 1 and os.path.isdir(matches[0]):
+            folder = matches[0]
+            matches = sorted(
+                glob.glob(os.path.join(glob.escape(folder), "**", "*.parquet"), recursive=True)
+            )
+            if not matches:
+                raise FileNotFoundError(f"no .parquet file under the folder {folder!r}")
         if not matches:
             raise FileNotFoundError(f"no Parquet file matches {item!r}")
         files.extend(matches)
@@ -141,8 +155,9 @@ def fit_parquet(
     Parameters
     ----------
     pattern : str or list of str
-        Parquet paths, directories or globs (``"data/part-*.parquet"``; local
-        globs are expanded here), read with :func:`dask.dataframe.read_parquet`.
+        Parquet paths, folders or globs (``"data/part-*.parquet"``; local globs
+        and folders are expanded here). Local files are read by pyarrow, one Dask chunk per
+        file; URLs (``s3://...``) with :func:`dask.dataframe.read_parquet`.
     score_columns : list of str
         Score column(s); one per label.
     label_columns : list of str
