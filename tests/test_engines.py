@@ -79,11 +79,20 @@ def test_every_engine_gives_the_same_thresholds_and_f(weighted):
         for name, got in micro.items():
             assert got == micro["sort"], name
 
-    # GlobalThreshold macro / weighted / samples: the sweep, dense and sparse
+    # GlobalThreshold macro / weighted / samples: the full sweep, the bucketed one, Dask, sparse
     for average in ("macro", "weighted", "samples"):
-        a = _engine.global_search(S, Y, w, 1.0, average)
-        b = _engine.global_search(csr, sp.csr_array(Y), w, 1.0, average)
-        assert a[0] == b[0] and a[1] == pytest.approx(b[1], abs=1e-12)
+        out = {
+            e: _engine.global_search(S, Y, w, 1.0, average, engine=e) for e in engines_available()
+        }
+        out["sparse"] = _engine.global_search(csr, sp.csr_array(Y), w, 1.0, average)
+        for scheduler in ("synchronous", "threads"):
+            with dask.config.set(scheduler=scheduler):
+                out[f"dask-{scheduler}"] = _engine.global_search(dS, dY, dw, 1.0, average)
+        for name, (threshold, score) in out.items():
+            assert threshold == out["sort"][0], name
+            assert score == pytest.approx(out["sort"][1], abs=1e-12), name
+        pred = (S >= out["sort"][0]).astype(int)
+        assert out["sort"][1] == pytest.approx(sk(Y, pred, 1.0, average, w), abs=1e-12)
 
     # PerClassThreshold micro / macro / weighted
     for average in PER_CLASS:
