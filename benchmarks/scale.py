@@ -122,6 +122,96 @@ def child(engine: str, files: list[str], repeats: int) -> None:
     print(json.dumps(out))
 
 
+def write_multilabel_parquet(directory: Path, n_files: int, rows: int, n_labels: int) -> None:
+    """Files of ``rows`` rows: score columns s0.. and 0/1 label columns y0.. (5% positives)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for i in range(n_files):
+        path = directory / f"part-{i:03d}.parquet"
+        if path.exists() and pq.read_metadata(path).num_rows == rows:
+            continue
+        rng = np.random.default_rng(2000 + i)
+        Y = (rng.random((rows, n_labels)) < 0.05).astype(np.int8)
+        S = (rng.normal(0.3, 0.15, (rows, n_labels)) + 0.3 * Y).astype(np.float32)
+        columns = {f"s{j}": S[:, j] for j in range(n_labels)}
+        columns.update({f"y{j}": Y[:, j] for j in range(n_labels)})
+        tmp = path.with_suffix(".tmp")
+        pq.write_table(pa.table(columns), tmp)
+        tmp.replace(path)
+
+
+MULTILABEL_FITS = [
+    ("global", "micro"), ("global", "macro"), ("global", "weighted"), ("global", "samples"),
+    ("per_class", "micro"), ("per_class", "macro"),
+]  # fmt: skip
+
+
+def multilabel_child(files: list[str], n_labels: int, repeats: int) -> None:
+    """Every multilabel fit on Dask over the files, and in memory after pyarrow reads them."""
+    import dask
+    import pyarrow.parquet as pq
+
+    import f1opt
+    from f1opt.distributed import fit_parquet
+
+    scores = [f"s{j}" for j in range(n_labels)]
+    labels = [f"y{j}" for j in range(n_labels)]
+    start = time.perf_counter()
+    table = pq.read_table(files, columns=scores + labels)
+    S = np.column_stack([table.column(c).to_numpy() for c in scores])
+    Y = np.column_stack([table.column(c).to_numpy() for c in labels])
+    del table
+    read_s = time.perf_counter() - start
+    out = {"read_s": read_s, "rows": []}
+    with dask.config.set(scheduler="threads"):
+        for method, average in MULTILABEL_FITS:
+            cls = f1opt.GlobalThreshold if method == "global" else f1opt.PerClassThreshold
+            fit_parquet(files[:4], scores, labels, method, average)  # warm up
+            t_dask, dask_rule = median_time(
+                lambda m=method, a=average: fit_parquet(files, scores, labels, m, a), repeats
+            )
+            t_mem, mem_rule = median_time(lambda c=cls, a=average: c(average=a).fit(S, Y), repeats)
+            same = np.array_equal(
+                getattr(dask_rule, "thresholds_", getattr(dask_rule, "threshold_", None)),
+                getattr(mem_rule, "thresholds_", getattr(mem_rule, "threshold_", None)),
+            )
+            out["rows"].append(
+                dict(method=method, average=average, dask_s=t_dask, memory_s=t_mem, same=same)
+            )
+    out["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(out))
+
+
+def dask_multilabel_table(n, n_labels, repeats):
+    rows_per_file = 100_000
+    directory = DATA.with_name(f"multilabel-{n}x{n_labels}")
+    print(f"\nwriting/reusing {n:.0e} x {n_labels} Parquet data in {directory} ...", flush=True)
+    write_multilabel_parquet(directory, max(1, n // rows_per_file), rows_per_file, n_labels)
+    files = sorted(str(p) for p in directory.glob("part-*.parquet"))
+    cmd = [sys.executable, __file__, "--ml-child", str(n_labels), "--repeats", str(repeats)]
+    proc = subprocess.run(cmd + files, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"multilabel child failed:\n{proc.stderr}")
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(
+        f"\n## Dask over Parquet, {n:.0e} rows x {n_labels} labels ({rows_per_file:.0e} rows "
+        f"per file, threads), median of {repeats}; pyarrow reads the same files in "
+        f"{r['read_s']:.2f} s; peak RSS of the process {r['peak_rss_mb']:.0f} MB"
+    )
+    print(
+        "| fit | Dask s | / pyarrow read | in-memory fit s (after the read) | same rule |\n"
+        "|---|---:|---:|---:|---|"
+    )
+    for row in r["rows"]:
+        name = "GlobalThreshold " if row["method"] == "global" else "PerClassThreshold "
+        print(
+            f"| {name}{row['average']} | {row['dask_s']:.2f} | {row['dask_s'] / r['read_s']:.2f} "
+            f"| {row['memory_s']:.2f} | {'yes' if row['same'] else 'NO'} |"
+        )
+
+
 def run_child(engine, files, repeats):
     cmd = [sys.executable, __file__, "--child", engine, "--repeats", str(repeats), *files]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -324,6 +414,10 @@ def main(argv=None):
     parser.add_argument("--dask-max", type=float, default=None, help="largest Dask size")
     parser.add_argument("--per-class", default=None, help="N x L of the per-class fits")
     parser.add_argument("--global", dest="global_", default=None, help="N x L, global fits")
+    parser.add_argument(
+        "--dask-multilabel", default=None, help="N x L: multilabel fits on Dask over Parquet"
+    )
+    parser.add_argument("--ml-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--skip", nargs="*", default=[], choices=["kernel", "fits", "dask"])
     parser.add_argument("files", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -332,6 +426,9 @@ def main(argv=None):
         return
     if args.fit_child:
         fit_child(args.fit_child, args.repeats)
+        return
+    if args.ml_child:
+        multilabel_child(args.files, args.ml_child, args.repeats)
         return
     global ROWS_PER_FILE
     if args.quick:
@@ -360,6 +457,9 @@ def main(argv=None):
         write_parquet(DATA, max(sizes) // ROWS_PER_FILE, ROWS_PER_FILE)
         print(f"data ready in {time.perf_counter() - start:.1f} s")
         dask_table(sizes, args.repeats, in_memory_max=min(max(sizes), 10**8))
+    if args.dask_multilabel:
+        n, n_labels = (int(float(v)) for v in args.dask_multilabel.split("x"))
+        dask_multilabel_table(n, n_labels, args.repeats)
     print(f"load average after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
 
 
