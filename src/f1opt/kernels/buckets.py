@@ -320,16 +320,17 @@ def range_entries_2d(scores, lo, hi, capacity, compiled=None) -> np.ndarray:
 
 @dataclass
 class _Ranges:
-    """Each label's key range at a level, and the counts above it."""
+    """Each label's key range at a level, the (weighted) counts above it, the scores below."""
 
     lo: np.ndarray  # int64 keys
     hi: np.ndarray
     shift: np.ndarray
     tp_above: np.ndarray
     k_above: np.ndarray
+    below: np.ndarray  # scores (not weights) below lo
 
 
-def _plan_level(counts, ranges, n_positives, n_total, beta, average, max_iter, noise=0.0):
+def _plan_level(counts, ranges, n_positives, beta, average, max_iter, noise=0.0):
     """Where each label's optimal cut can be, from the counts of one level.
 
     ``noise > 0`` widens every test by that many standard errors of an F
@@ -338,7 +339,7 @@ def _plan_level(counts, ranges, n_positives, n_total, beta, average, max_iter, n
 
     Returns a dict of per-label arrays: the next range (``lo``, ``hi``, with
     the non-empty bucket below the lowest bucket to solve), the counts above
-    it, ``solve_lo`` (the lowest key of a bucket to solve), ``size`` (scores
+    it and the scores below it, ``solve_lo`` (the lowest key of a bucket to solve), ``size`` (scores
     in the next range), ``has`` (the label has a cut to solve), and the
     dense per-bucket arrays a single-key level needs.
     """
@@ -398,16 +399,16 @@ def _plan_level(counts, ranges, n_positives, n_total, beta, average, max_iter, n
     w_cum = np.concatenate([np.zeros((n_labels, 1)), np.cumsum(wsize, axis=1)], axis=1)
     p_cum = np.concatenate([np.zeros((n_labels, 1)), np.cumsum(pos, axis=1)], axis=1)
     rows = np.arange(n_labels)
-    k_below = n_total - ranges.k_above - w_cum[:, -1]
-    everything_below = ~has_low & (k_below > 0)
+    everything_below = ~has_low & (ranges.below > 0)  # no bucket here, but scores below
     lo_key = np.where(everything_below, 0, lo_key)
+    below = np.where(everything_below, 0.0, ranges.below + size_cum[rows, low_c])
     hi_key = np.minimum(ranges.hi, ranges.lo + ((ids[last_c] + 1) << shift) - 1)
     tp_above = ranges.tp_above + p_cum[:, -1] - p_cum[rows, last_c + 1]
     k_above = ranges.k_above + w_cum[:, -1] - w_cum[rows, last_c + 1]
     size = size_cum[rows, last_c + 1] - size_cum[rows, low_c]
     return dict(
         lo=np.where(has, lo_key, KEY_MAX), hi=np.where(has, hi_key, KEY_MAX),
-        tp_above=tp_above, k_above=k_above, size=np.where(has, size, 0.0), has=has,
+        tp_above=tp_above, k_above=k_above, below=below, size=np.where(has, size, 0.0), has=has,
         solve_lo=ranges.lo + (ids[first_c] << shift), everything_below=everything_below,
         ids=ids, entries=entries, wsize=wsize, pos=pos, low=low_c, first=first_c, last=last_c,
     )  # fmt: skip
@@ -516,9 +517,9 @@ def range_search(
     zeros = np.zeros(n_labels)
     ranges = _Ranges(
         np.zeros(n_labels, np.int64), np.full(n_labels, KEY_MAX, np.int64),
-        np.full(n_labels, 32 - bits, np.int64), zeros, zeros,
+        np.full(n_labels, 32 - bits, np.int64), zeros, zeros, zeros,
     )  # fmt: skip
-    n_positives = n_total = exact_keys = prefetched = None
+    n_positives = exact_keys = prefetched = None
     for level in range(_MAX_LEVELS):
         if window is not None and level == 0:
             counts, float32_keys, prefetched = histogram(
@@ -528,9 +529,8 @@ def range_search(
             counts, float32_keys = histogram(ranges.lo, ranges.hi, ranges.shift, n_buckets)
         if n_positives is None:
             n_positives = counts[..., 1].sum(axis=1, dtype=np.float64)
-            n_total = counts[..., 0].sum(axis=1, dtype=np.float64) + n_positives
             exact_keys = float32_keys
-        plan = _plan_level(counts, ranges, n_positives, n_total, beta, average, max_iter, noise)
+        plan = _plan_level(counts, ranges, n_positives, beta, average, max_iter, noise)
         single = plan["has"] & (ranges.shift == 0) & exact_keys & ~plan["everything_below"]
         span = ranges.hi - ranges.lo
         narrower = (plan["hi"] - plan["lo"]) < span // 2
@@ -540,9 +540,10 @@ def range_search(
             break
         lo, hi = plan["lo"], plan["hi"]  # a label without a cut to solve counts nothing more
         bitlen = np.frexp((hi - lo).astype(np.float64))[1].astype(np.int64)  # exact below 2**53
+        has = plan["has"]
         ranges = _Ranges(
-            lo, hi, np.maximum(bitlen - fine_bits, 0), np.where(plan["has"], plan["tp_above"], 0.0),
-            np.where(plan["has"], plan["k_above"], 0.0),
+            lo, hi, np.maximum(bitlen - fine_bits, 0), np.where(has, plan["tp_above"], 0.0),
+            np.where(has, plan["k_above"], 0.0), np.where(has, plan["below"], 0.0),
         )  # fmt: skip
         n_buckets = 1 << fine_bits
     need = plan["has"] & ~single
