@@ -8,12 +8,11 @@ torch parts ``Stretcher`` and ``f1opt.losses``) are imported on first use.
 from importlib import import_module
 
 from ._io import RuleFileError, load
+from ._version import __version__
 from .deciders import GlobalThreshold, PerClassThreshold
 from .methods import METHOD_NAMES, METHODS, DefaultDecision
 from .metrics import fbeta_score
 from .thresholds import ThresholdResult, fbeta_curve, optimal_threshold
-
-__version__ = "0.1.0"
 
 # every decider class of the method table, imported from its module on first use
 _LAZY = {m.class_name: m.module for m in METHODS.values() if m.class_name not in globals()}

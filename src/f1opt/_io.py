@@ -757,7 +757,7 @@ def _load_optional_registrations(name: str | None = None):
 
 
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 

@@ -870,7 +870,7 @@ Run 'f1opt COMMAND --help' for the options of a command.""",
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``f1opt``."""
-    from . import __version__
+    from ._version import __version__
 
     parser = _Parser(
         prog="f1opt",

@@ -988,7 +988,7 @@ def _section_html(i, section, figures) -> str:
 
 
 def _write_contents(directory: Path, sections, title: str) -> Path:
-    from . import __version__
+    from ._version import __version__
 
     blocks = []
     for i, section in enumerate(sections, start=1):
