@@ -99,8 +99,13 @@ class Settings:
     min_chunk: int = 1 << 20
 
     def bits(self, n_samples: int, n_labels: int = 1) -> int:
-        """Key bits of the buckets: finer for more scores, at most ``max_buckets`` in all."""
-        by_size = int(np.log2(max(n_samples, 2))) - 5
+        """Key bits of the buckets: finer for more scores, at most ``max_buckets`` in all.
+
+        The top 9 key bits are a float's sign and exponent, so scores spread
+        over a few octaves (probabilities) fill only a few ``2**(bits - 9)``
+        buckets each: about ``n / 8`` buckets keep some dozens of scores in each.
+        """
+        by_size = int(np.log2(max(n_samples, 2))) - 3
         by_memory = int(np.log2(self.max_buckets / max(n_labels, 1)))
         return int(min(self.max_bits, max(self.min_bits, min(by_size, by_memory))))
 

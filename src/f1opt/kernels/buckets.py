@@ -343,12 +343,12 @@ def _plan_level(counts, ranges, n_positives, beta, average, max_iter, noise=0.0)
     in the next range), ``has`` (the label has a cut to solve), and the
     dense per-bucket arrays a single-key level needs.
     """
-    weighted = counts.shape[2] == 3
-    neg, pos = counts[..., 0].astype(np.float64), counts[..., 1].astype(np.float64)
-    entries = counts[..., 2] if weighted else counts[..., 0].astype(np.int64) + counts[..., 1]
-    ids = np.flatnonzero(entries.any(axis=0))  # buckets non-empty in some label
+    ids = np.flatnonzero(counts.any(axis=(0, 2)))  # buckets non-empty in some label
+    used = counts[:, ids, :].astype(np.float64)
     n_labels, m = counts.shape[0], ids.size
-    wsize, pos, entries = (neg + pos)[:, ids], pos[:, ids], entries[:, ids].astype(np.float64)
+    pos = used[..., 1]
+    wsize = used[..., 0] + pos
+    entries = used[..., 2] if counts.shape[2] == 3 else wsize
     nonempty = entries > 0
     # highest bucket first
     n_d, p_d = wsize[:, ::-1], pos[:, ::-1]
