@@ -299,3 +299,58 @@ def test_cli_fits_save_npz_scores(tmp_path, capsys, sparse_labels, method, avera
     else:
         np.testing.assert_array_equal(rule.thresholds_, expected.thresholds_)
     assert rule.best_score_ == pytest.approx(expected.best_score_)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_passes_split_over_threads_give_the_same_results(weighted):
+    """The compiled passes on chunks of rows run by threads: the one-thread result exactly."""
+    import dataclasses
+
+    if _engine.compiled_kernels() is None:
+        pytest.skip("numba kernels unavailable")
+    S, Y, w = agreement_data(5, n=4000, n_labels=4)
+    S[::7, 1] = np.float32(2.5)  # ties across the chunks
+    w = w if weighted else None
+    threaded = dataclasses.replace(_engine.SETTINGS, n_threads=3, min_chunk=64)
+    serial = dataclasses.replace(_engine.SETTINGS, n_threads=1)
+    for settings in (threaded, serial):
+        assert _engine.map_chunks(lambda a, b: (a, b), 4000, settings)[-1][1] == 4000
+    assert len(_engine.map_chunks(lambda a, b: (a, b), 4000, threaded)) == 3
+    for beta in BETAS:
+        got = _engine.binary(S[:, 1], Y[:, 1], w, beta, engine="compiled", settings=threaded)
+        assert got == _engine.binary(S[:, 1], Y[:, 1], w, beta, engine="sort")
+    for average in PER_CLASS:
+        got = _engine.per_label(S, Y, w, 1.0, average, engine="compiled", settings=threaded)
+        want = _engine.per_label(S, Y, w, 1.0, average, engine="sort")
+        np.testing.assert_array_equal(got[0], want[0])
+        assert got[2] == pytest.approx(want[2], abs=1e-12)
+    for average in ("micro", "macro", "weighted", "samples"):
+        got = _engine.global_search(S, Y, w, 1.0, average, engine="compiled", settings=threaded)
+        want = _engine.global_search(S, Y, w, 1.0, average, engine="sort")
+        assert got[0] == want[0], average
+        assert got[1] == pytest.approx(want[1], abs=1e-12)
+
+
+def test_fits_from_several_threads_at_once_agree():
+    """Callers on several threads share the engine's thread pool: no deadlock, same results."""
+    import dataclasses
+    from concurrent.futures import ThreadPoolExecutor
+
+    if _engine.compiled_kernels() is None:
+        pytest.skip("numba kernels unavailable")
+    threaded = dataclasses.replace(_engine.SETTINGS, n_threads=2, min_chunk=64)
+    data = [agreement_data(seed, n=3000) for seed in range(6)]
+
+    def fit(item):
+        S, Y, _ = item
+        return (
+            _engine.binary(S[:, 0], Y[:, 0], engine="compiled", settings=threaded),
+            _engine.per_label(S, Y, None, 1.0, "micro", engine="compiled", settings=threaded)[0],
+        )
+
+    alone = [fit(item) for item in data]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(fit, data))
+    for (a, b), (c, d) in zip(alone, together, strict=True):
+        assert a == c
+        np.testing.assert_array_equal(b, d)
