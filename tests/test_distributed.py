@@ -234,8 +234,19 @@ def test_lengths_must_match():
 @pytest.mark.parametrize("average", ["macro", "weighted", "samples"])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("seed", range(4))
-def test_global_grouped_averages_on_dask_match_memory(scheduler, average, weighted, seed):
-    """GlobalThreshold macro / weighted / samples on Dask: the in-memory threshold and F."""
+@pytest.mark.parametrize("finer", [False, True])
+def test_global_grouped_averages_on_dask_match_memory(
+    scheduler, average, weighted, seed, finer, monkeypatch
+):
+    """GlobalThreshold macro / weighted / samples on Dask: the in-memory threshold and F.
+
+    ``finer``: every planned macro / weighted range is counted again, finer, on
+    the client (large ranges are; these small ones are not otherwise).
+    """
+    if finer:
+        from f1opt.kernels import buckets
+
+        monkeypatch.setattr(buckets, "refine_limit", lambda m, limit=None: 0)
     rng = np.random.default_rng(seed)
     n, n_labels = int(rng.integers(20, 300)), int(rng.integers(2, 7))
     S = np.round(rng.normal(0.3, 0.2, (n, n_labels)), 2)

@@ -313,8 +313,8 @@ def test_passes_split_over_threads_give_the_same_results(weighted):
     w = w if weighted else None
     threaded = dataclasses.replace(_engine.SETTINGS, n_threads=3, min_chunk=64)
     serial = dataclasses.replace(_engine.SETTINGS, n_threads=1)
-    for settings in (threaded, serial):
-        assert _engine.map_chunks(lambda a, b: (a, b), 4000, settings)[-1][1] == 4000
+    for chosen in (threaded, serial):
+        assert _engine.map_chunks(lambda a, b: (a, b), 4000, chosen)[-1][1] == 4000
     assert len(_engine.map_chunks(lambda a, b: (a, b), 4000, threaded)) == 3
     for beta in BETAS:
         got = _engine.binary(S[:, 1], Y[:, 1], w, beta, engine="compiled", settings=threaded)

@@ -327,12 +327,12 @@ def _brute_global(S, Y, w, beta, average, zero_division):
     return best
 
 
-def _bucketed_global(S, Y, w, beta, average, zero_division, bits, engine):
+def _bucketed_global(S, Y, w, beta, average, zero_division, bits, engine, refine_above=None):
     layout, gw, p = _engine._group_layout(Y, w, average)
     return _buckets.bucketed_grouped_sweep(
         np.ascontiguousarray(S), np.ascontiguousarray(Y), w, layout[0], gw, p, beta,
         zero_division, np.float64 if S.dtype == np.float64 else np.float32, bits,
-        kernels_of(engine), max_fraction=1.0,
+        kernels_of(engine), max_fraction=1.0, refine_above=refine_above,
     )  # fmt: skip
 
 
@@ -346,9 +346,10 @@ def _bucketed_global(S, Y, w, beta, average, zero_division, bits, engine):
     zero_division=st.sampled_from([0.0, 1.0]),
     weighted=st.booleans(),
     engine=st.sampled_from(["buckets", "compiled"]),
+    refine=st.booleans(),
 )
 def test_bucketed_global_sweep_matches_brute_force(
-    data, average, beta, bits, zero_division, weighted, engine
+    data, average, beta, bits, zero_division, weighted, engine, refine
 ):
     if engine == "compiled" and _engine.compiled_kernels() is None:
         return
@@ -375,7 +376,10 @@ def test_bucketed_global_sweep_matches_brute_force(
     w = w if weighted else None
     if average == "weighted" and Y.sum() == 0:
         return
-    found = _bucketed_global(S, Y, w, beta, average, zero_division, bits, engine)
+    # refine: macro / weighted count the planned range again, finer, before the gather
+    found = _bucketed_global(
+        S, Y, w, beta, average, zero_division, bits, engine, 0 if refine else None
+    )
     reference = _engine.global_search(S, Y, w, beta, average, zero_division, engine="sort")
     t_ref, f_ref = _brute_global(S, Y, w, beta, average, zero_division)
     assert reference[1] == pytest.approx(f_ref, abs=1e-9)
@@ -396,13 +400,15 @@ def test_bucketed_global_sweep_is_used_at_scale(engine, rng):
     for average, weights in itertools.product(["macro", "weighted", "samples"], [None, w]):
         layout, gw, p = _engine._group_layout(Y, weights, average)
         bits = _engine.SETTINGS.bits(S.size, 1 if average == "samples" else n_labels)
-        found = _buckets.bucketed_grouped_sweep(
-            S, Y, weights, layout[0], gw, p, 1.0, 0.0, np.float32, bits, kernels_of(engine)
-        )
-        assert found is not None
         reference = _engine.global_search(S, Y, weights, 1.0, average, engine="sort")
-        assert found[0] == reference[0]
-        assert found[1] == pytest.approx(reference[1], abs=1e-12)
+        for refine_above in (None, 0):
+            found = _buckets.bucketed_grouped_sweep(
+                S, Y, weights, layout[0], gw, p, 1.0, 0.0, np.float32, bits, kernels_of(engine),
+                refine_above=refine_above,
+            )  # fmt: skip
+            assert found is not None
+            assert found[0] == reference[0]
+            assert found[1] == pytest.approx(reference[1], abs=1e-12)
 
 
 def test_gathers_never_write_beyond_their_capacity():

@@ -769,7 +769,7 @@ def per_label_counts(
 # ---------------------------------------------------------------- global sweeps by buckets
 
 
-def column_bucket_deltas(counts, p, gw, beta, zero_division=0.0):
+def column_bucket_deltas(counts, p, gw, beta, zero_division=0.0, start=None):
     """Macro / weighted F changes per bucket from per-label counts (columns are the groups).
 
     Parameters
@@ -778,6 +778,8 @@ def column_bucket_deltas(counts, p, gw, beta, zero_division=0.0):
         :func:`per_label_counts` of every label.
     p, gw : ndarray of shape (n_labels,)
         Positives and (normalised) weight of every label.
+    start : (tp0, k0), optional
+        Each label's (weighted) counts above the counted key range.
 
     Returns
     -------
@@ -799,6 +801,9 @@ def column_bucket_deltas(counts, p, gw, beta, zero_division=0.0):
     n = counts[:, used, 0] + pos
     k_incl = np.cumsum(n[:, ::-1], axis=1)[:, ::-1]
     tp_incl = np.cumsum(pos[:, ::-1], axis=1)[:, ::-1]
+    if start is not None:
+        tp_incl += start[0][:, None]
+        k_incl += start[1][:, None]
     k_above, tp_above = k_incl - n, tp_incl - pos
     pc, gc = p[:, None], gw[:, None]
     f_before = fbeta_from_counts(tp_above, k_above, pc, beta, zero_division)
@@ -905,18 +910,24 @@ def _rows_in_range(scores, y, lo_key, hi_key, top_key, capacity, compiled=None):
     return (np.concatenate(parts) if len(parts) != 1 else parts[0]), above, above_positive
 
 
-def plan_range(delta, gain, sizes, base, m, bits, max_fraction=0.25):
+def plan_range(delta, gain, sizes, base, m, bits, max_fraction=0.25, *, key_lo=0, shift=None):
     """The key range that holds every cut that can be optimal, from per-bucket changes.
 
     Parameters
     ----------
-    delta, gain, sizes : ndarray of shape (2**bits,)
+    delta, gain, sizes : ndarray of shape (n_buckets,)
         See :func:`column_bucket_deltas` / :func:`row_bucket_deltas` (normalised
         group weights; ``sizes`` count entries).
     base : float
-        The objective of the empty cut.
+        The objective of the empty cut (of the cut above the counted key
+        range, when it does not start at the top).
     m : int
         Entries in all (for the rounding bound).
+    bits : int
+        Key bits of the buckets (those of all keys: ``shift = 32 - bits``).
+    key_lo, shift : int, optional
+        The buckets of a finer level: bucket ``b`` holds the keys from
+        ``key_lo + (b << shift)`` on.
 
     Returns
     -------
@@ -926,7 +937,7 @@ def plan_range(delta, gain, sizes, base, m, bits, max_fraction=0.25):
     """
     from .cuts import _EPS
 
-    shift = 32 - bits
+    shift = 32 - bits if shift is None else shift
     after = base + np.cumsum(delta[::-1])  # descending order: the total after each bucket
     top = np.concatenate(([base], after[:-1]))  # ... and at its top edge
     nonempty = sizes[::-1] > 0
@@ -947,10 +958,10 @@ def plan_range(delta, gain, sizes, base, m, bits, max_fraction=0.25):
     ctx_hi = int(filled[at[1] + 1]) if at[1] + 1 < filled.size else hi_bucket
     return dict(
         hi_bucket=hi_bucket,
-        lo_key=lo_bucket << shift,
-        hi_key=((hi_bucket + 1) << shift) - 1,
-        ctx_lo_key=ctx_lo << shift,
-        ctx_hi_key=((ctx_hi + 1) << shift) - 1,
+        lo_key=key_lo + (lo_bucket << shift),
+        hi_key=key_lo + ((hi_bucket + 1) << shift) - 1,
+        ctx_lo_key=key_lo + (ctx_lo << shift),
+        ctx_hi_key=key_lo + ((ctx_hi + 1) << shift) - 1,
         capacity=int(round(float(sizes[ctx_lo : ctx_hi + 1].sum()))),
         top=float(top[first]),
     )
@@ -991,11 +1002,8 @@ def gather_range_block(
 
     parts = map_chunks(part, n)
     index = np.concatenate([q[0] for q in parts]) if len(parts) > 1 else parts[0][0]
-    keys = keys32(flat_s[index])
-    up, down = keys > hi_key, keys < lo_key
-    above = float(flat_s[index[up]].min()) if up.any() else np.inf
-    below = float(flat_s[index[down]].max()) if down.any() else -np.inf
-    index = index[~(up | down)]
+    inside, above, below = _inside_range(flat_s[index], lo_key, hi_key)
+    index = index[inside]
     values, labels = flat_s[index], flat_y[index]
     weights = None if w is None else w[index // n_labels]
     if layout == "cols":
@@ -1010,6 +1018,15 @@ def gather_range_block(
     offset = np.int64(max(block, 0)) << np.int64(32)
     info = (rows + offset, tp0, k0, p[rows], gw[rows])
     return values, labels, weights, local + offset, above, below, info
+
+
+def _inside_range(values, lo_key, hi_key):
+    """Which ``values`` have a key in ``[lo_key, hi_key]``, and the nearest ones above and below."""
+    keys = keys32(values)
+    up, down = keys > hi_key, keys < lo_key
+    above = float(values[up].min()) if up.any() else np.inf
+    below = float(values[down].max()) if down.any() else -np.inf
+    return ~(up | down), above, below
 
 
 def merge_ranges(a, b):
@@ -1066,7 +1083,7 @@ def solve_range(gathered, plan, beta, zero_division, dtype, compiled=None, cols=
 
 def bucketed_grouped_sweep(
     scores, y, w, layout, gw, p, beta, zero_division, dtype, bits, compiled=None,
-    max_fraction=0.25, map_chunks=_serial,
+    max_fraction=0.25, map_chunks=_serial, refine_above=None,
 ):  # fmt: skip
     """Exact best global threshold for macro / weighted (columns) or samples (rows) F-beta.
 
@@ -1098,6 +1115,10 @@ def bucketed_grouped_sweep(
         None: the caller sorts everything instead.
     map_chunks : callable, optional
         ``map_chunks(fn, n)`` over chunks of rows (see :func:`bucketed_cut_candidates`).
+    refine_above : int, optional
+        Macro and weighted F: a planned range holding more entries is counted
+        again in finer buckets before it is gathered (default: 1/256 of the
+        entries, at least 2**14).
 
     Returns
     -------
@@ -1113,9 +1134,8 @@ def bucketed_grouped_sweep(
     if layout == "cols":
         gw = gw / total_gw
         counts = per_label_counts(scores, y, bits, w, compiled, map_chunks)
-        delta, gain, sizes, used, tp_above, k_above = column_bucket_deltas(
-            counts, p, gw, beta, zero_division
-        )
+        level = column_bucket_deltas(counts, p, gw, beta, zero_division)
+        delta, gain, sizes, used, tp_above, k_above = level
     else:
 
         def part(a, b):
@@ -1132,9 +1152,73 @@ def bucketed_grouped_sweep(
     plan = plan_range(delta, gain, sizes, base, m, bits, max_fraction)
     if plan is None:
         return None
+    if layout == "cols" and plan["capacity"] > refine_limit(m, refine_above):
+        # gather the whole context range, then split it finer in memory
+        wide = dict(plan, lo_key=plan["ctx_lo_key"], hi_key=plan["ctx_hi_key"])
+        gathered = gather_range_block(scores, y, w, layout, wide, compiled, -1, p, gw, map_chunks)
+        plan, gathered, cols = finer_columns(
+            gathered, plan, level, p, gw, beta, zero_division, m, bits
+        )
+        return solve_range(gathered, plan, beta, zero_division, dtype, compiled, cols, total_gw)
     gathered = gather_range_block(scores, y, w, layout, plan, compiled, -1, p, gw, map_chunks)
     cols = None
     if layout == "cols":
         col = int(np.searchsorted(used, plan["hi_bucket"]))  # the top bucket is not empty
         cols = (gw, p, tp_above[:, col], k_above[:, col])
     return solve_range(gathered, plan, beta, zero_division, dtype, compiled, cols, total_gw)
+
+
+#: a planned range holding more than 1/_REFINE_SHARE of the entries is counted again, finer
+_REFINE_SHARE = 256
+
+
+def refine_limit(m: int, refine_above=None) -> int:
+    """Most entries of a planned macro / weighted range solved without a finer count."""
+    return max(m // _REFINE_SHARE, 1 << 14) if refine_above is None else refine_above
+
+
+def finer_columns(gathered, plan, level, p, gw, beta, zero_division, m, bits):
+    """Macro / weighted F: the gathered context range of a plan counted again, finer.
+
+    The entries of the context range (the planned range and the non-empty
+    bucket on each side) are counted per label in buckets of that range (some
+    eight entries a bucket, at most ``2**bits``), each label starting from its
+    counts above it; the finer plan keeps
+    the entries that can hold the optimum (fine bounds never exceed coarse
+    ones, so it lies inside the coarse range and the neighbours outside it are
+    among the gathered entries).
+
+    Returns
+    -------
+    plan, gathered, cols
+        As :func:`solve_range` takes them.
+    """
+    values, labels, weights, groups = gathered[:4]
+    _, _, _, used, tp_above, k_above = level
+    lo, hi = plan["ctx_lo_key"], plan["ctx_hi_key"]
+    top = int(np.searchsorted(used, (hi + 1) >> (32 - bits))) - 1  # the range's top bucket
+    start = tp_above[:, top], k_above[:, top]
+    fine_bits = min(bits, max(4, int(np.log2(max(values.size / p.size, 1.0))) - 3))
+    shift = max(0, (hi - lo).bit_length() - fine_bits)
+    n_buckets = ((hi - lo) >> shift) + 1
+    slots = _slots(weights)
+    bucket = groups * n_buckets + ((keys32(values).astype(np.int64) - lo) >> shift)
+    size = slots * n_buckets * p.size
+    if weights is None:
+        counts = np.bincount(bucket * 2 + labels, minlength=size)
+    else:
+        counts = np.bincount(bucket * 3 + labels, weights=weights, minlength=size)
+        counts[2::3] += np.bincount(bucket, minlength=size // 3)
+    counts = counts.reshape(p.size, n_buckets, slots)
+    finer = column_bucket_deltas(counts, p, gw, beta, zero_division, start)
+    delta, gain, sizes = finer[:3]
+    base = float((gw * fbeta_from_counts(start[0], start[1], p, beta, zero_division)).sum())
+    new = plan_range(delta, gain, sizes, base, m, bits, 1.0, key_lo=lo, shift=shift)
+    if new is None:  # only by rounding: the coarse plan stands
+        new, finer = plan, level
+    used, tp_above, k_above = finer[3:]
+    col = int(np.searchsorted(used, new["hi_bucket"]))
+    inside, above, below = _inside_range(values, new["lo_key"], new["hi_key"])
+    weights = None if weights is None else weights[inside]
+    kept = values[inside], labels[inside], weights, groups[inside], above, below, None
+    return new, kept, (gw, p, tp_above[:, col], k_above[:, col])

@@ -452,9 +452,8 @@ def global_grouped(blocks, check_block, average, beta, zero_division, bits, dtyp
         if gw.sum() <= 0:
             return np.inf, float(zero_division)
         gw = gw / gw.sum()
-        delta, gain, sizes, used, tp_above, k_above = _b.column_bucket_deltas(
-            counts, p, gw, beta, zero_division
-        )
+        level = _b.column_bucket_deltas(counts, p, gw, beta, zero_division)
+        delta, gain, sizes, used, tp_above, k_above = level
         base = float((gw * np.where(p > 0, 0.0, zero_division)).sum())
         m = max(int(sizes.sum()), 1)  # entries (the rounding bound)
         total = 1.0
@@ -475,12 +474,19 @@ def global_grouped(blocks, check_block, average, beta, zero_division, bits, dtyp
         plan = _b.plan_range(delta / total, gain / total, sizes, base / total, m, bits, 1.0)
     if plan is None:
         return None
-    shared = delayed(plan)
+    finer = layout == "cols" and plan["capacity"] > _b.refine_limit(m)
+    # a large macro / weighted range: gather its context, count it finer on the client
+    wide = dict(plan, lo_key=plan["ctx_lo_key"], hi_key=plan["ctx_hi_key"]) if finer else plan
+    shared = delayed(wide)
     parts = [
         delayed(_range_block, pure=True)(s, y, w, check_block, layout, shared, compiled, i)
         for i, (s, y, w) in enumerate(blocks)
     ]
     gathered = dask.compute(_tree_reduce(parts, _merge_ranges))[0]
+    if finer:
+        plan, gathered, cols = _b.finer_columns(
+            gathered, plan, level, p, gw, beta, zero_division, m, bits
+        )
     return _b.solve_range(
         gathered, plan, beta, zero_division, dtype, _compiled(compiled), cols, total
     )
