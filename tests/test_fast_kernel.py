@@ -426,3 +426,31 @@ def test_gathers_never_write_beyond_their_capacity():
     ):
         with pytest.raises(RuntimeError, match="entries found"):
             gather()
+
+
+@pytest.mark.parametrize("engine_name", ["buckets", "compiled"])
+def test_bucketed_samples_keeps_an_exact_tie_to_the_fewest_predictions(engine_name):
+    """Regression: row weights normalised before the exact re-check split this tie (17/20 both).
+
+    Found by the sparse search, which shares the planned-range solve.
+    """
+    if engine_name == "compiled" and _engine.compiled_kernels() is None:
+        pytest.skip("numba kernels unavailable")
+    S = np.array([0, 1, 0, 0, 0, 1, 0, 0, 2, 1], float).reshape(10, 1) / 3 - 0.3
+    Y = np.array([0, 1, 0, 0, 0, 1, 0, 0, 1, 0], np.int8).reshape(10, 1)
+    w = np.array([1, 1, 1, 1, 2, 2, 3, 3, 3, 3], float)
+    want = _engine.global_search(S, Y, w, 0.5, "samples", 1.0, engine="sort")
+    assert (S >= want[0]).sum() == 1  # not the cut at 0.0333 predicting 4, equally good
+    for bits in (8, 12):
+        got = _bucketed_global(S, Y, w, 0.5, "samples", 1.0, bits, engine_name)
+        assert got[0] == want[0]
+        assert got[1] == pytest.approx(0.85)
+    # weighted macro over labels of unequal positives (weights p_j / sum p): the same rule
+    S2 = np.tile(S, (1, 3)) + np.array([0.0, 0.01, 0.02])
+    Y2 = np.concatenate([Y, Y, np.roll(Y, 1)], axis=1)
+    for average in ("macro", "weighted"):
+        want = _engine.global_search(S2, Y2, w, 0.5, average, 1.0, engine="sort")
+        for refine in (None, 0):
+            got = _bucketed_global(S2, Y2, w, 0.5, average, 1.0, 8, engine_name, refine)
+            assert got[0] == want[0]
+            assert got[1] == pytest.approx(want[1], abs=1e-12)

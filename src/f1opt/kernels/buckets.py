@@ -1048,10 +1048,14 @@ def solve_range(gathered, plan, beta, zero_division, dtype, compiled=None, cols=
     gathered : tuple
         Merged :func:`gather_range_block` results.
     cols : (gw, p, tp_above, k_above), optional
-        For ``"cols"``: normalised label weights, positives, and every label's
-        counts above the range; None for ``"rows"``.
+        For ``"cols"``: the label weights, positives, and every label's counts
+        above the range; None for ``"rows"``.
     total : float
-        For ``"rows"``: the sum of the row weights (the normaliser of ``gw``).
+        For ``"rows"``: the sum of every row's weight.
+
+    The group weights go to the sweep as given, not normalised: its exact
+    re-check of near-ties then sees exact ties as ties (a rounded quotient
+    would split them), and keeps the one predicting fewest positives.
 
     Returns
     -------
@@ -1064,7 +1068,6 @@ def solve_range(gathered, plan, beta, zero_division, dtype, compiled=None, cols=
         g_w, g_p, tp0, k0 = cols
     else:
         ids, tp0, k0, g_p, g_w = rows
-        g_w = g_w / total
         order = np.argsort(ids, kind="stable")
         if not (order == np.arange(ids.size)).all():  # ids from partitions out of order
             ids, tp0, k0, g_p, g_w = (a[order] for a in (ids, tp0, k0, g_p, g_w))
@@ -1077,7 +1080,7 @@ def solve_range(gathered, plan, beta, zero_division, dtype, compiled=None, cols=
     )  # fmt: skip
     if cols is None:  # the rows outside the range keep their F across it
         f_start = fbeta_from_counts(tp0, k0, g_p, beta, zero_division)
-        score = float(plan["top"] - (g_w * f_start).sum() + score * g_w.sum())
+        score = float(plan["top"] + ((score - f_start) * g_w).sum() / total)
     return threshold, score
 
 
@@ -1131,6 +1134,7 @@ def bucketed_grouped_sweep(
     if total_gw <= 0 or m == 0:
         return None
     p = np.asarray(p, dtype=np.float64)
+    gw_raw = gw  # the exact solve takes the weights as given (see solve_range)
     if layout == "cols":
         gw = gw / total_gw
         counts = per_label_counts(scores, y, bits, w, compiled, map_chunks)
@@ -1155,16 +1159,19 @@ def bucketed_grouped_sweep(
     if layout == "cols" and plan["capacity"] > refine_limit(m, refine_above):
         # gather the whole context range, then split it finer in memory
         wide = dict(plan, lo_key=plan["ctx_lo_key"], hi_key=plan["ctx_hi_key"])
-        gathered = gather_range_block(scores, y, w, layout, wide, compiled, -1, p, gw, map_chunks)
+        gathered = gather_range_block(
+            scores, y, w, layout, wide, compiled, -1, p, gw_raw, map_chunks
+        )
         plan, gathered, cols = finer_columns(
             gathered, plan, level, p, gw, beta, zero_division, m, bits
         )
+        cols = (gw_raw,) + cols[1:]
         return solve_range(gathered, plan, beta, zero_division, dtype, compiled, cols, total_gw)
-    gathered = gather_range_block(scores, y, w, layout, plan, compiled, -1, p, gw, map_chunks)
+    gathered = gather_range_block(scores, y, w, layout, plan, compiled, -1, p, gw_raw, map_chunks)
     cols = None
     if layout == "cols":
         col = int(np.searchsorted(used, plan["hi_bucket"]))  # the top bucket is not empty
-        cols = (gw, p, tp_above[:, col], k_above[:, col])
+        cols = (gw_raw, p, tp_above[:, col], k_above[:, col])
     return solve_range(gathered, plan, beta, zero_division, dtype, compiled, cols, total_gw)
 
 

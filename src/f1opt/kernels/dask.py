@@ -448,10 +448,10 @@ def global_grouped(blocks, check_block, average, beta, zero_division, bits, dtyp
     if layout == "cols":
         counts = per_label_counts(blocks, check_block, bits, compiled)
         p = counts[..., 1].sum(axis=1)
-        gw = np.ones(p.size) if average == "macro" else p
-        if gw.sum() <= 0:
+        gw_raw = np.ones(p.size) if average == "macro" else p
+        if gw_raw.sum() <= 0:
             return np.inf, float(zero_division)
-        gw = gw / gw.sum()
+        gw = gw_raw / gw_raw.sum()  # the plan's; the exact solve takes the raw weights
         level = _b.column_bucket_deltas(counts, p, gw, beta, zero_division)
         delta, gain, sizes, used, tp_above, k_above = level
         base = float((gw * np.where(p > 0, 0.0, zero_division)).sum())
@@ -460,7 +460,7 @@ def global_grouped(blocks, check_block, average, beta, zero_division, bits, dtyp
         plan = _b.plan_range(delta, gain, sizes, base, m, bits, 1.0)
         if plan is not None:
             col = int(np.searchsorted(used, plan["hi_bucket"]))
-            cols = (gw, p, tp_above[:, col], k_above[:, col])
+            cols = (gw_raw, p, tp_above[:, col], k_above[:, col])
     else:
         parts = [
             delayed(_rows_count_block, pure=True)(
@@ -487,6 +487,7 @@ def global_grouped(blocks, check_block, average, beta, zero_division, bits, dtyp
         plan, gathered, cols = _b.finer_columns(
             gathered, plan, level, p, gw, beta, zero_division, m, bits
         )
+        cols = (gw_raw,) + cols[1:]
     return _b.solve_range(
         gathered, plan, beta, zero_division, dtype, _compiled(compiled), cols, total
     )
