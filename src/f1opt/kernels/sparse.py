@@ -1,70 +1,546 @@
-"""The stored entries of scipy.sparse scores, with their labels and weights.
+"""Exact cut searches on scipy.sparse scores, walked in their compressed layout.
 
 An unstored score is never predicted positive (as if it were ``-inf``): that
-is what the top-k outputs of extreme-multilabel models mean. The searches then
-run on the stored entries only, with each label's (or row's) positives
-counted over all of its entries, stored or not.
+is what the top-k outputs of extreme-multilabel models mean. The searches run
+on the stored entries only, with each label's (or row's) positives counted
+over all of its entries, stored or not. No array of one integer per stored
+entry is ever built: the passes walk the matrix (CSR: a major is a row, a
+minor a label; CSC: the reverse) in ranges of majors or entries, compiled
+(:mod:`f1opt.kernels.compiled`, the ranges run by a thread pool) or in numpy
+blocks, with the same result.
+
+Per-label cuts (and the global micro cut, every entry pooled in one group):
+
+1. the stored positives (each major's minors merged with those of the
+   labels) give the candidates, the distinct scores of each label's stored
+   positives (:class:`f1opt.kernels.cuts.CutCandidates` explains why no
+   other cut can be optimal), ordered by label, then by score from the
+   highest;
+2. every stored entry at or above its label's lowest candidate gets the
+   sort key ``label << 32 | reversed float32 key``; the keys of a chunk of
+   entries are sorted (numpy's sort) and merged with the candidates' keys:
+   each entry counts at the first candidate at or below its score, and the
+   highest entry counted there is kept. An entry below its label's lowest
+   candidate only raises the highest score below it;
+3. cumulative sums within each label give the (weighted) predicted positives
+   of every cut; the highest entry of the next candidate (or below the
+   lowest) is the highest score strictly below a cut, for its threshold.
+
+Float64 scores keep their exact values beside the keys (the keys are
+rounded to float32, which keeps the order but may tie distinct scores), and
+the candidates sharing an entry's key are compared exactly.
+
+The global macro / weighted / samples sweep needs every entry that can be
+predicted by an optimal cut: the entries at or above the lowest stored
+positive (below it a cut only adds negatives, which lowers every F), with
+their label, group and weight (:func:`entries_above`).
+
+Counts are float64 sums of row weights (exact for integer weights); an entry
+of a row of weight 0 is absent.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["stored_entries", "label_positions"]
+from .buckets import key_values, keys32
+from .cuts import FlatCandidates
+
+__all__ = [
+    "SparseScores",
+    "compressed",
+    "stored_positives",
+    "cut_candidates",
+    "entries_above",
+]
+
+_NONE_F = np.empty(0, dtype=np.float64)
+_SENTINEL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-def stored_entries(scores):
-    """Rows, columns and values of the stored entries (duplicates summed).
+@dataclass(frozen=True)
+class SparseScores:
+    """Validated sparse scores and the positions of the positive labels, in one layout.
+
+    Attributes
+    ----------
+    indptr, indices : ndarray of int
+        Compressed index of the scores: canonical (minors sorted within each
+        major, no duplicates).
+    data : ndarray of float32 or float64 of shape (nnz,)
+        The stored scores (finite).
+    y_indptr, y_indices : ndarray of int
+        Compressed index of the positive labels, canonical, same layout.
+    by_rows : bool
+        CSR layout (a major is a row) or CSC (a major is a label).
+    shape : tuple of int
+        ``(n_samples, n_labels)``.
+    weights : ndarray of float64 of shape (n_samples,) or None
+        Row weights, non-negative (a row of weight 0 is absent).
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    y_indptr: np.ndarray
+    y_indices: np.ndarray
+    by_rows: bool
+    shape: tuple
+    weights: np.ndarray | None = None
+
+    @property
+    def n_labels(self) -> int:
+        """Number of labels (columns)."""
+        return int(self.shape[1])
+
+    @property
+    def n_majors(self) -> int:
+        """Rows (CSR) or labels (CSC)."""
+        return int(self.indptr.size - 1)
+
+
+def compressed(matrix, by_rows: bool):
+    """The matrix as a canonical scipy.sparse CSR (``by_rows``) or CSC array.
+
+    A copy is made only when the layout differs or the matrix is not
+    canonical (unsorted minors or duplicates, which are summed, as scipy sums
+    them).
+    """
+    import scipy.sparse as sp
+
+    out = sp.csr_array(matrix) if by_rows else sp.csc_array(matrix)
+    if not out.has_canonical_format:
+        out = out.copy()
+        out.sum_duplicates()
+    return out
+
+
+def _score_data(data: np.ndarray) -> np.ndarray:
+    """Stored scores as float32 (float16 exactly) or float64 (every other dtype)."""
+    if data.dtype in (np.float32, np.float64):
+        return data
+    return data.astype(np.float32 if data.dtype == np.float16 else np.float64)
+
+
+def sparse_scores(scores, positives, weights=None) -> SparseScores:
+    """:class:`SparseScores` from validated matrices.
 
     Parameters
     ----------
     scores : scipy.sparse matrix or array of shape (n_samples, n_labels)
-
-    Returns
-    -------
-    rows, cols : ndarray of int64 of shape (nnz,)
-        Row-major order.
-    values : ndarray of shape (nnz,)
+        CSC input is walked as CSC, anything else as CSR.
+    positives : scipy.sparse matrix or array of the same shape
+        Nonzero exactly at the positive labels (no explicit zeros).
+    weights : ndarray of shape (n_samples,), optional
     """
     import scipy.sparse as sp
 
-    csr = sp.csr_array(scores)
-    if not csr.has_canonical_format:
-        csr = csr.copy()
-        csr.sum_duplicates()
-    rows = np.repeat(np.arange(csr.shape[0], dtype=np.int64), np.diff(csr.indptr))
-    return rows, csr.indices.astype(np.int64), csr.data
+    by_rows = not (sp.issparse(scores) and scores.format == "csc")
+    s = compressed(scores, by_rows)
+    y = compressed(positives, by_rows)
+    return SparseScores(
+        s.indptr, s.indices, _score_data(s.data), y.indptr, y.indices, by_rows,
+        tuple(s.shape), weights,
+    )  # fmt: skip
 
 
-def label_positions(y, shape):
-    """Keys ``row * n_labels + col`` of the entries whose label is 1, sorted.
+def _parts(indptr: np.ndarray, n_parts: int) -> list:
+    """Ranges of majors holding about the same number of stored entries."""
+    n_majors = indptr.size - 1
+    cuts = np.searchsorted(indptr, np.linspace(0, indptr[-1], n_parts + 1), side="left")
+    cuts = np.unique(np.clip(np.concatenate(([0], cuts, [n_majors])), 0, n_majors))
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
+
+def _run(job, parts, n_threads: int, threaded: bool) -> list:
+    """``job(part)`` for every part, on a thread pool when compiled (nogil) kernels run."""
+    if threaded and n_threads > 1 and len(parts) > 1:
+        with ThreadPoolExecutor(min(n_threads, len(parts))) as pool:
+            return list(pool.map(job, parts))
+    return [job(part) for part in parts]
+
+
+def _blocks(sc: SparseScores, chunk: int) -> list:
+    """Ranges of stored entries of the numpy passes: a sixteenth of ``chunk`` each."""
+    nnz = int(sc.indptr[-1])
+    size = max(1, chunk >> 4)
+    return [(e0, min(e0 + size, nnz)) for e0 in range(0, nnz, size)]
+
+
+def _block_entries(sc: SparseScores, e0: int, e1: int):
+    """Labels, rows, scores and weights (None: unweighted) of the stored entries ``e0:e1``.
+
+    Entries of rows of weight 0 are left out (numpy fallback, one block).
+    """
+    majors = np.searchsorted(sc.indptr, np.arange(e0, e1), side="right") - 1
+    minors = np.asarray(sc.indices[e0:e1], dtype=np.int64)
+    rows, labels = (majors, minors) if sc.by_rows else (minors, majors)
+    values = sc.data[e0:e1]
+    if sc.weights is None:
+        return labels, rows, values, None
+    w = sc.weights[rows]
+    keep = w > 0
+    return labels[keep], rows[keep], values[keep], w[keep]
+
+
+def _block_is_positive(sc: SparseScores, e0: int, e1: int, keep=None) -> np.ndarray:
+    """Whether each stored entry ``e0:e1`` (``keep``: of those kept) is a positive."""
+    m0 = int(np.searchsorted(sc.indptr, e0, side="right") - 1)
+    m1 = int(np.searchsorted(sc.indptr, max(e1 - 1, e0), side="right"))
+    n_minor = np.int64(sc.shape[0] if not sc.by_rows else sc.shape[1])
+    majors = np.searchsorted(sc.indptr, np.arange(e0, e1), side="right") - 1
+    keys = majors * n_minor + np.asarray(sc.indices[e0:e1], dtype=np.int64)
+    y0, y1 = int(sc.y_indptr[m0]), int(sc.y_indptr[m1])
+    y_majors = np.searchsorted(sc.y_indptr, np.arange(y0, y1), side="right") - 1
+    y_keys = y_majors * n_minor + np.asarray(sc.y_indices[y0:y1], dtype=np.int64)
+    if keep is not None:
+        keys = keys[keep]
+    if y_keys.size == 0:
+        return np.zeros(keys.size, dtype=bool)
+    at = np.minimum(np.searchsorted(y_keys, keys), y_keys.size - 1)
+    return y_keys[at] == keys
+
+
+def _row_keep(sc: SparseScores, e0: int, e1: int):
+    if sc.weights is None:
+        return None
+    majors = np.searchsorted(sc.indptr, np.arange(e0, e1), side="right") - 1
+    rows = majors if sc.by_rows else np.asarray(sc.indices[e0:e1], dtype=np.int64)
+    return sc.weights[rows] > 0
+
+
+def stored_positives(sc: SparseScores, compiled=None, n_threads: int = 1, chunk: int = 1 << 24):
+    """The stored entries that are positives, in the matrix's order.
 
     Parameters
     ----------
-    y : scipy.sparse matrix or array, or ndarray, of shape ``shape``, 0/1
-    shape : tuple of int
+    sc : SparseScores
+    compiled : module, optional
+        :mod:`f1opt.kernels.compiled` for the compiled merge (same result).
+    n_threads : int, default=1
+        Threads running the compiled merge on ranges of majors.
+    chunk : int, default=2**24
+        Stored entries per pass (a sixteenth of it per numpy block).
 
     Returns
     -------
-    keys : ndarray of int64
+    labels : ndarray of int64 of shape (n_stored_positives,)
+    values : ndarray of shape (n_stored_positives,)
+        Their scores (dtype of ``sc.data``).
+    weights : ndarray of float64 of shape (n_stored_positives,) or None
     """
-    import scipy.sparse as sp
+    weighted = sc.weights is not None
+    if compiled is not None:
+        w = _NONE_F if sc.weights is None else sc.weights
 
-    n_labels = shape[1]
-    if sp.issparse(y):
-        coo = sp.coo_array(y)
-        keep = coo.data != 0
-        keys = coo.row[keep].astype(np.int64) * n_labels + coo.col[keep].astype(np.int64)
-        return np.unique(keys)
-    rows, cols = np.nonzero(y)
-    return rows.astype(np.int64) * n_labels + cols.astype(np.int64)
+        def job(part):
+            m0, m1 = part
+            cap = int(sc.y_indptr[m1] - sc.y_indptr[m0])
+            labels = np.empty(cap, dtype=np.int64)
+            values = np.empty(cap, dtype=sc.data.dtype)
+            weights = np.empty(cap if weighted else 0)
+            n = compiled.sparse_positives(
+                sc.indptr, sc.indices, sc.data, sc.y_indptr, sc.y_indices, w, sc.by_rows,
+                m0, m1, labels, values, weights,
+            )  # fmt: skip
+            return labels[:n], values[:n], weights[:n]
+
+        found = _run(job, _parts(sc.indptr, n_threads), n_threads, True)
+    else:
+        found = []
+        for e0, e1 in _blocks(sc, chunk):
+            labels, _, values, w = _block_entries(sc, e0, e1)
+            positive = _block_is_positive(sc, e0, e1, _row_keep(sc, e0, e1))
+            found.append((labels[positive], values[positive], None if w is None else w[positive]))
+    if not found:
+        empty = np.empty(0)
+        return np.empty(0, np.int64), sc.data[:0], empty if weighted else None
+    labels = np.concatenate([f[0] for f in found])
+    values = np.concatenate([f[1] for f in found])
+    weights = np.concatenate([f[2] for f in found]) if weighted else None
+    return labels, values, weights
 
 
-def labels_at(keys_positive, rows, cols, n_labels):
-    """0/1 label of each stored entry, from the sorted keys of the positives."""
-    keys = rows * n_labels + cols
-    if keys_positive.size == 0:
-        return np.zeros(keys.size, dtype=np.int8)
-    at = np.searchsorted(keys_positive, keys)
-    at = np.minimum(at, keys_positive.size - 1)
-    return (keys_positive[at] == keys).astype(np.int8)
+def _reversed_keys(values: np.ndarray) -> np.ndarray:
+    """uint64 keys ordering the scores from the highest (float32-rounded, like the kernels)."""
+    return (~keys32(values)).astype(np.uint64)
+
+
+def _candidates(labels, values, weights, n_groups: int):
+    """Candidates from the stored positives: keys, scores, positives per value, sizes, lowest.
+
+    Returns
+    -------
+    keys : ndarray of uint64 of shape (n_candidates + 1,)
+        ``label << 32 | reversed key`` of each candidate, ascending, then the sentinel.
+    values : ndarray of float64 of shape (n_candidates,)
+        Distinct scores of each label's positives, label after label, descending.
+    tp : ndarray of float64 of shape (n_candidates,)
+        (Weighted) positives at exactly each value.
+    sizes : ndarray of int64 of shape (n_groups,)
+    """
+    key = (labels.astype(np.uint64) << np.uint64(32)) | _reversed_keys(values)
+    w = None
+    if values.dtype == np.float32 and weights is None:
+        key.sort()  # the key is the whole entry: value and label read back from it
+        v = key_values(~(key & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+        g = (key >> np.uint64(32)).astype(np.int64)
+    else:
+        if values.dtype == np.float32:
+            order = np.argsort(key, kind="stable")
+        else:  # keys may tie distinct float64 scores: order by the exact score
+            order = np.lexsort((-values, labels))
+        key, g, v = key[order], labels[order], values[order].astype(np.float64)
+        w = None if weights is None else weights[order]
+    m = v.size
+    is_last = np.ones(m, dtype=bool)
+    is_last[:-1] = (v[1:] != v[:-1]) | (g[1:] != g[:-1])
+    last = np.flatnonzero(is_last)
+    if w is None:
+        tp = np.diff(np.concatenate(([-1], last))).astype(np.float64)
+    else:
+        tp = np.add.reduceat(w, np.concatenate(([0], last[:-1] + 1))) if m else np.empty(0)
+    sizes = np.bincount(g[last], minlength=n_groups).astype(np.int64)
+    keys = np.append(key[last], _SENTINEL)
+    return keys, v[last], tp, sizes
+
+
+def _segment_cumsum(x: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Running sum of ``x`` within consecutive segments of the given sizes."""
+    running = np.cumsum(x)
+    ends = np.cumsum(sizes)
+    before = np.where(ends - sizes > 0, running[np.maximum(ends - sizes - 1, 0)], 0.0)
+    return running - np.repeat(before, sizes)
+
+
+def _count_compiled(sc, pooled, low, cand_keys, cand_values, compiled, n_threads, chunk):
+    n_cand = cand_values.size
+    exact = sc.data.dtype != np.float32
+    weighted = sc.weights is not None
+    w = _NONE_F if sc.weights is None else sc.weights
+    if exact or weighted:  # the exact scores and weights follow the keys: a smaller chunk
+        chunk = max(1, chunk // 4)
+
+    def job(part):
+        counts = np.zeros(n_cand + 1)
+        highest = np.full(n_cand + 1, -np.inf)
+        bounds = np.empty((low.size, 2), dtype=sc.data.dtype)  # lowest candidate, highest below
+        bounds[:, 0] = low
+        bounds[:, 1] = -np.inf
+        e_start, e_stop = int(sc.indptr[part[0]]), int(sc.indptr[part[1]])
+        size = max(1, min(chunk, e_stop - e_start))
+        keys = np.empty(size, dtype=np.uint64)
+        values = np.empty(size if exact else 0, dtype=np.float64)
+        weights = np.empty(size if weighted else 0)
+        for e0 in range(e_start, e_stop, size):
+            n = compiled.sparse_compact(
+                sc.indptr, sc.indices, sc.data, w, sc.by_rows, pooled, e0,
+                min(e0 + size, e_stop), bounds, keys, values, weights,
+            )  # fmt: skip
+            k, v, kw = keys[:n], values[:n], weights[:n]
+            if exact or weighted:
+                order = np.argsort(k, kind="stable")
+                k = k[order]
+                v = v[order] if exact else v
+                kw = kw[order] if weighted else kw
+            else:
+                k.sort()
+            compiled.sparse_merge(k, v, kw, cand_keys, cand_values, counts, highest)
+        return counts, highest, bounds[:, 1]
+
+    found = _run(job, _parts(sc.indptr, n_threads), n_threads, True)
+    counts = found[0][0]
+    for f in found[1:]:
+        counts = counts + f[0]
+    highest = np.maximum.reduce([f[1] for f in found])
+    below_low = np.maximum.reduce([f[2] for f in found]).astype(np.float64)
+    return counts[:n_cand], highest[:n_cand], below_low
+
+
+def _count_numpy(sc, pooled, low, cand_keys, cand_values, chunk):
+    n_cand = cand_values.size
+    counts = np.zeros(n_cand + 1)
+    highest = np.full(n_cand + 1, -np.inf)
+    below_low = np.full(low.size, -np.inf)
+    padded = np.append(cand_values, -np.inf)
+    for e0, e1 in _blocks(sc, chunk):
+        labels, _, v, w = _block_entries(sc, e0, e1)
+        j = np.zeros(labels.size, np.int64) if pooled else labels
+        above = v >= low[j]
+        np.maximum.at(below_low, j[~above], v[~above].astype(np.float64))
+        j, v = j[above], v[above]
+        w = None if w is None else w[above]
+        keys = (j.astype(np.uint64) << np.uint64(32)) | _reversed_keys(v)
+        q = np.searchsorted(cand_keys, keys, side="left")
+        v = v.astype(np.float64)
+        if sc.data.dtype != np.float32:  # candidates sharing the rounded key: exactly
+            later = (cand_keys[q] == keys) & (padded[q] > v)
+            while later.any():
+                q[later] += 1
+                later[later] = (cand_keys[q[later]] == keys[later]) & (padded[q[later]] > v[later])
+        counts += np.bincount(q, weights=w, minlength=n_cand + 1)
+        np.maximum.at(highest, q, v)
+    return counts[:n_cand], highest[:n_cand], below_low
+
+
+def cut_candidates(
+    sc: SparseScores, n_positives, *, pooled: bool = False, dtype=np.float64, compiled=None,
+    n_threads: int = 1, chunk: int = 1 << 24,
+) -> FlatCandidates:  # fmt: skip
+    """Cut candidates of every label (or of all entries pooled) of sparse scores.
+
+    The same candidates as :func:`f1opt.kernels.cuts.grouped_cut_candidates`
+    on the stored entries (unstored entries are never predicted), without
+    sorting them: only the stored positives are sorted, and the entries at or
+    above their label's lowest candidate are counted chunk by chunk.
+
+    Parameters
+    ----------
+    sc : SparseScores
+    n_positives : ndarray of shape (n_labels,), or float when ``pooled``
+        (Weighted) positives of each label over all of its entries, stored or not.
+    pooled : bool, default=False
+        One group of every entry (the global micro search) instead of one per label.
+    dtype : numpy dtype, default=np.float64
+        Dtype of the thresholds.
+    compiled : module, optional
+        :mod:`f1opt.kernels.compiled` for the compiled passes (same result).
+    n_threads : int, default=1
+        Threads running the compiled passes on ranges of majors.
+    chunk : int, default=2**24
+        Stored entries per pass (memory of their keys; a quarter of it with
+        weights or float64 scores, whose keys carry them).
+
+    Returns
+    -------
+    candidates : FlatCandidates
+        One label per column (one in all when ``pooled``).
+    """
+    n_groups = 1 if pooled else sc.n_labels
+    labels, values, weights = stored_positives(sc, compiled, n_threads, chunk)
+    if pooled:
+        labels = np.zeros(labels.size, dtype=np.int64)
+    cand_keys, cand_values, tp_at, sizes = _candidates(labels, values, weights, n_groups)
+    n_positives = np.atleast_1d(np.asarray(n_positives, dtype=np.float64))
+    if cand_values.size == 0:
+        e = np.empty(0)
+        return FlatCandidates(e, e, e, e, sizes, n_positives, dtype)
+    ends = np.cumsum(sizes)
+    has = sizes > 0
+    low = np.full(n_groups, np.inf, dtype=sc.data.dtype)
+    low[has] = cand_values[ends[has] - 1]
+    if compiled is not None:
+        counts, highest, below_low = _count_compiled(
+            sc, pooled, low, cand_keys, cand_values, compiled, n_threads, chunk
+        )
+    else:
+        counts, highest, below_low = _count_numpy(sc, pooled, low, cand_keys, cand_values, chunk)
+    k = _segment_cumsum(counts, sizes)
+    tp = _segment_cumsum(tp_at, sizes)
+    # the highest score strictly below a candidate: the highest entry counted at
+    # the next candidate of its label (which holds it), or below the lowest one
+    below = np.empty(cand_values.size)
+    below[:-1] = highest[1:]
+    below[ends[has] - 1] = below_low[has]
+    return FlatCandidates(cand_values, below, tp, k, sizes, n_positives, dtype)
+
+
+def entries_above(
+    sc: SparseScores, low: float, group_by_label: bool, *, compiled=None, n_threads: int = 1,
+    chunk: int = 1 << 24,
+):  # fmt: skip
+    """The stored entries scoring at least ``low``, with label, group and weight.
+
+    Parameters
+    ----------
+    sc : SparseScores
+    low : float
+        The lowest stored positive's score (no optimal cut reaches below it).
+    group_by_label : bool
+        Group of an entry: its label (macro, weighted) or its row (samples).
+    compiled, n_threads, chunk
+        See :func:`cut_candidates`.
+
+    Returns
+    -------
+    values : ndarray of shape (m,)
+        From the highest score down (float32-rounded order).
+    labels : ndarray of uint8 of shape (m,)
+    groups : ndarray of int64 of shape (m,)
+    weights : ndarray of float64 of shape (m,) or None
+    below : float
+        The highest stored entry below ``low`` (``-inf`` if none).
+    """
+    weighted = sc.weights is not None
+    if compiled is not None:
+        w = _NONE_F if sc.weights is None else sc.weights
+        parts = _parts(sc.indptr, n_threads)
+        none = np.empty(0, np.int64)
+
+        def gather(part, out):
+            values, labels, groups, weights = out
+            return compiled.sparse_gather(
+                sc.indptr, sc.indices, sc.data, sc.y_indptr, sc.y_indices, w, sc.by_rows,
+                group_by_label, low, part[0], part[1], values, labels, groups, weights,
+            )  # fmt: skip
+
+        empty = (sc.data[:0], np.empty(0, np.uint8), none, _NONE_F)
+        sized = _run(lambda part: gather(part, empty), parts, n_threads, True)
+        offsets = np.concatenate(([0], np.cumsum([n for n, _ in sized])))
+        total = int(offsets[-1])
+        values = np.empty(total, dtype=sc.data.dtype)
+        labels = np.empty(total, dtype=np.uint8)
+        groups = np.empty(total, dtype=np.int64)
+        weights = np.empty(total if weighted else 0)
+
+        def fill(i):
+            sl = slice(int(offsets[i]), int(offsets[i + 1]))
+            out = (values[sl], labels[sl], groups[sl], weights[sl] if weighted else _NONE_F)
+            return gather(parts[i], out)
+
+        _run(fill, list(range(len(parts))), n_threads, True)
+        below = max([b for _, b in sized], default=-np.inf)
+        return _by_score(values, labels, groups, weights if weighted else None) + (float(below),)
+    found, below = [], -np.inf
+    for e0, e1 in _blocks(sc, chunk):
+        labels, rows, v, w = _block_entries(sc, e0, e1)
+        positive = _block_is_positive(sc, e0, e1, _row_keep(sc, e0, e1))
+        above = v >= low
+        if (~above).any():
+            below = max(below, float(v[~above].max()))
+        groups = labels if group_by_label else rows
+        found.append(
+            (v[above], positive[above].astype(np.uint8), groups[above].astype(np.int64),
+             None if w is None else w[above])
+        )  # fmt: skip
+    if not found:
+        return sc.data[:0], np.empty(0, np.uint8), np.empty(0, np.int64), None, below
+    cat = np.concatenate
+    weights = cat([f[3] for f in found]) if weighted else None
+    gathered = (cat([f[0] for f in found]), cat([f[1] for f in found]), cat([f[2] for f in found]))
+    return _by_score(*gathered, weights) + (float(below),)
+
+
+def _by_score(values, labels, groups, weights):
+    """The entries from the highest score (float32-rounded) down, one sort of packed keys.
+
+    Only the memory order changes (the sweep sorts them exactly): read in
+    this order, each entry's group and weight are next to the previous ones.
+    """
+    m = values.size
+    if m == 0 or m >= 1 << 32:
+        return values, labels, groups, weights
+    packed = _reversed_keys(values) << np.uint64(32)
+    packed |= np.arange(m, dtype=np.uint64)
+    packed.sort()
+    order = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    del packed
+    return (
+        values[order],
+        labels[order],
+        groups[order],
+        None if weights is None else weights[order],
+    )
