@@ -273,3 +273,55 @@ def test_non_finite_sums_of_duplicates_are_rejected():
     )
     with pytest.raises(ValueError, match="NaN or infinite"):
         f1opt.PerClassThreshold().fit(S, np.array([[1, 0]]))
+
+
+def top_k_problem(n, n_labels, k, seed):
+    """Top-k scores as an extreme-multilabel model emits them, and labels, most of them stored."""
+    rng = np.random.default_rng(seed)
+    cols = np.sort(rng.integers(0, n_labels, (n, k)), axis=1)
+    keep = np.ones(cols.shape, dtype=bool)
+    keep[:, 1:] = cols[:, 1:] != cols[:, :-1]
+    indptr = np.concatenate(([0], np.cumsum(keep.sum(axis=1))))
+    hit = rng.random(int(keep.sum())) < 0.15
+    data = np.where(hit, 0.5 + 0.5 * rng.random(hit.size), 0.7 * rng.random(hit.size))
+    S = sp.csr_array((data.astype(np.float32), cols[keep], indptr), shape=(n, n_labels))
+    rows = np.repeat(np.arange(n), np.diff(indptr))[hit]
+    extra = rng.integers(0, n, rows.size // 3), rng.integers(0, n_labels, rows.size // 3)
+    Y = sp.coo_array(
+        (np.ones(rows.size + extra[0].size, np.int8),
+         (np.concatenate([rows, extra[0]]), np.concatenate([cols[keep][hit], extra[1]]))),
+        shape=(n, n_labels),
+    ).tocsr()  # fmt: skip
+    Y.data[:] = 1
+    return S, Y, rng.integers(0, 4, n).astype(float)
+
+
+@pytest.mark.parametrize("name", list(ENGINES))
+def test_global_search_on_the_planned_key_range_is_the_full_sweep(name, monkeypatch):
+    """The bucket plan (only the key range that can hold the optimum) gives the full sweep's cut."""
+    from f1opt.kernels import buckets
+
+    planned = []
+    solve = buckets.solve_range
+    monkeypatch.setattr(buckets, "solve_range", lambda *a, **k: planned.append(1) or solve(*a, **k))
+    S, Y, w = top_k_problem(3000, 300, 25, seed=2)
+    for layout in (S, sp.csc_array(S)):
+        for weights in (None, w):
+            for average in ("macro", "weighted", "samples"):
+                sc, pos_col, pos_row, _, dtype = _engine.check_sparse(layout, Y, weights)
+                by_label = average != "samples"
+                p = pos_col if by_label else pos_row
+                gw = {"macro": np.ones(300), "weighted": pos_col}.get(average)
+                if gw is None:
+                    gw = np.ones(3000) if weights is None else weights
+                chosen = ENGINES[name]
+                chosen = dataclasses.replace(chosen, sparse_chunk=max(chosen.sparse_chunk, 1 << 16))
+                options = _engine._sparse_options(chosen)
+                n_before = len(planned)
+                got = _sparse.grouped_search(sc, by_label, gw, p, 1.0, 0.0, dtype, 14, **options)
+                assert len(planned) == n_before + 1  # the planned range was solved
+                full = _sparse.grouped_search(
+                    sc, by_label, gw, p, 1.0, 0.0, dtype, 14, max_fraction=-1.0, **options
+                )
+                assert len(planned) == n_before + 1  # ... and this one swept every entry
+                assert got == full, (average, weights is not None)

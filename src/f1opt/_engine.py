@@ -541,13 +541,7 @@ def _sparse_global(
         gw = np.ones(scores.shape[1]) if average == "macro" else pos_col
         if average == "weighted" and p.sum() == 0:
             return np.inf, float(zero_division)
-    # below the lowest stored positive a cut only adds negatives: no entry there is needed
-    _, positives, _ = _sparse.stored_positives(stored, options["compiled"], options["n_threads"])
-    low = float(positives.min()) if positives.size else np.inf
-    values, labels, groups, w, below = _sparse.entries_above(
-        stored, low, average != "samples", **options
-    )
-    return _cuts.grouped_sweep(
-        values, labels, groups, gw, p, beta, zero_division, w, dtype,
-        compiled=_sweep_kernels(None, values.size, settings), outside=(np.inf, below),
+    return _sparse.grouped_search(
+        stored, average != "samples", gw, p, beta, zero_division, dtype,
+        settings.bits(int(stored.indptr[-1])), **options,
     )  # fmt: skip

@@ -591,3 +591,201 @@ def sparse_gather(
                     weights[count] = wi
             count += above
     return count, below
+
+
+@numba.njit(inline="always")
+def _key_of(v):  # pragma: no cover - compiled
+    """Order-preserving uint32 key of ``float32(v)`` (``-0.0`` as ``+0.0``)."""
+    f = np.float32(np.float32(v) + np.float32(0.0))
+    return _key(f.view(np.uint32))
+
+
+@numba.njit(cache=True, nogil=True)
+def sparse_group_deltas(
+    indptr,
+    indices,
+    data,
+    y_indptr,
+    y_indices,
+    w,
+    by_rows,
+    m0,
+    m1,
+    shift,
+    p,
+    gw,
+    b2,
+    zero_division,
+    delta,
+    gain,
+    sizes,
+    unit,
+):  # pragma: no cover - compiled
+    """Add the per-bucket changes of a weighted sum of group F-betas, a group per major.
+
+    Each major's entries (``y`` merged in) are packed as ``key << 32 | index << 1
+    | label``, sorted, and walked from the top bucket (``key >> shift``) down,
+    as :func:`row_walk` walks a dense row: ``delta[b]`` gets the change of the
+    sum across bucket b, ``gain[b]`` the most a cut inside it can add at its
+    top edge, ``sizes[b]`` its (weighted) entries and ``unit[b]`` their number.
+    ``p`` and ``gw`` are each major's positives and group weight. An entry of
+    a row of weight 0 is absent.
+    """
+    weighted = w.shape[0] > 0
+    longest = 0
+    for m in range(m0, m1):
+        longest = max(longest, indptr[m + 1] - indptr[m])
+    packed = np.empty(longest, dtype=np.uint64)
+    low = np.uint64(0xFFFFFFFF)
+    top = np.uint64(32 + shift)
+    for m in range(m0, m1):
+        wm = w[m] if weighted and by_rows else 1.0
+        if wm <= 0:
+            continue
+        start = indptr[m]
+        b, b_end = y_indptr[m], y_indptr[m + 1]
+        n = 0
+        for a in range(start, indptr[m + 1]):
+            minor = indices[a]
+            if weighted and not by_rows and w[minor] <= 0:
+                continue
+            while b < b_end and y_indices[b] < minor:
+                b += 1
+            label = np.uint64(1) if b < b_end and y_indices[b] == minor else np.uint64(0)
+            key = np.uint64(_key_of(data[a]))
+            packed[n] = (key << np.uint64(32)) | (np.uint64(a - start) << np.uint64(1)) | label
+            n += 1
+        if n == 0:
+            continue
+        run = packed[:n]
+        run.sort()
+        pm, gm = p[m], gw[m]
+        tp = 0.0
+        k = 0.0
+        f0 = _fbeta(0.0, 0.0, pm, b2, zero_division)
+        i = n - 1
+        while i >= 0:
+            bucket = run[i] >> top
+            npos = 0.0
+            nall = 0.0
+            count = 0
+            while i >= 0 and (run[i] >> top) == bucket:
+                wi = wm
+                if weighted and not by_rows:
+                    wi = w[indices[start + np.int64((run[i] & low) >> np.uint64(1))]]
+                npos += wi * np.float64(run[i] & np.uint64(1))
+                nall += wi
+                count += 1
+                i -= 1
+            bound = f0  # no positive in the run: no cut inside it gains
+            if npos > 0:
+                bound = _fbeta(tp + npos, k + npos, pm, b2, zero_division)
+            tp += npos
+            k += nall
+            f1 = _fbeta(tp, k, pm, b2, zero_division)
+            bi = np.int64(bucket)
+            delta[bi] += gm * (f1 - f0)
+            gain[bi] += gm * (bound - f0)
+            sizes[bi] += nall
+            unit[bi] += count
+            f0 = f1
+
+
+@numba.njit(cache=True, nogil=True)
+def sparse_group_range(
+    indptr,
+    indices,
+    data,
+    y_indptr,
+    y_indices,
+    w,
+    by_rows,
+    m0,
+    m1,
+    lo_key,
+    hi_key,
+    values,
+    labels,
+    weights,
+    groups,
+    tp0,
+    k0,
+):  # pragma: no cover - compiled
+    """The entries of majors ``m0:m1`` whose key is in ``[lo_key, hi_key]``, a group per major.
+
+    Fills ``values``, ``labels``, ``weights`` (length 0: unweighted) and
+    ``groups`` (the major) up to their length (length 0: only counts), and
+    adds each major's (weighted) positives and entries above ``hi_key`` to
+    ``tp0`` and ``k0``. An entry of a row of weight 0 is absent.
+
+    Returns
+    -------
+    count : int
+        Entries in the range.
+    above, below : float
+        The lowest score above the range and the highest below it (``inf`` /
+        ``-inf`` if none).
+    """
+    weighted = w.shape[0] > 0
+    capacity = values.shape[0]
+    above = np.inf
+    below = -np.inf
+    count = 0
+    for m in range(m0, m1):
+        wm = w[m] if weighted and by_rows else 1.0
+        if wm <= 0:
+            continue
+        b, b_end = y_indptr[m], y_indptr[m + 1]
+        for a in range(indptr[m], indptr[m + 1]):
+            minor = indices[a]
+            wi = wm
+            if weighted and not by_rows:
+                wi = w[minor]
+                if wi <= 0:
+                    continue
+            v = np.float64(data[a])
+            key = _key_of(data[a])
+            if key < lo_key:
+                below = max(below, v)
+                continue
+            while b < b_end and y_indices[b] < minor:
+                b += 1
+            label = 1 if b < b_end and y_indices[b] == minor else 0
+            if key > hi_key:
+                above = min(above, v)
+                tp0[m] += wi * label
+                k0[m] += wi
+                continue
+            if count < capacity:
+                values[count] = data[a]
+                labels[count] = label
+                groups[count] = m
+                if weighted:
+                    weights[count] = wi
+            count += 1
+    return count, above, below
+
+
+@numba.njit(cache=True, nogil=True)
+def sparse_group_counts(
+    indptr, indices, data, y_indptr, y_indices, w, by_rows, threshold, m0, m1, tp, k
+):  # pragma: no cover - compiled
+    """Add each major's (weighted) positives and entries scoring at least ``threshold``."""
+    weighted = w.shape[0] > 0
+    for m in range(m0, m1):
+        wm = w[m] if weighted and by_rows else 1.0
+        if wm <= 0:
+            continue
+        b, b_end = y_indptr[m], y_indptr[m + 1]
+        for a in range(indptr[m], indptr[m + 1]):
+            if data[a] < threshold:
+                continue
+            minor = indices[a]
+            wi = wm
+            if weighted and not by_rows:
+                wi = w[minor]
+            while b < b_end and y_indices[b] < minor:
+                b += 1
+            if b < b_end and y_indices[b] == minor:
+                tp[m] += wi
+            k[m] += wi

@@ -188,8 +188,10 @@ def _block_entries(sc: SparseScores, e0: int, e1: int):
 
 def _block_is_positive(sc: SparseScores, e0: int, e1: int, keep=None) -> np.ndarray:
     """Whether each stored entry ``e0:e1`` (``keep``: of those kept) is a positive."""
+    if e1 <= e0:
+        return np.zeros(0, dtype=bool)
     m0 = int(np.searchsorted(sc.indptr, e0, side="right") - 1)
-    m1 = int(np.searchsorted(sc.indptr, max(e1 - 1, e0), side="right"))
+    m1 = int(np.searchsorted(sc.indptr, e1 - 1, side="right"))
     n_minor = np.int64(sc.shape[0] if not sc.by_rows else sc.shape[1])
     majors = np.searchsorted(sc.indptr, np.arange(e0, e1), side="right") - 1
     keys = majors * n_minor + np.asarray(sc.indices[e0:e1], dtype=np.int64)
@@ -544,3 +546,255 @@ def _by_score(values, labels, groups, weights):
         groups[order],
         None if weights is None else weights[order],
     )
+
+
+def group_major(sc: SparseScores, by_label: bool) -> SparseScores:
+    """The scores in the layout whose majors are the groups (CSC for labels, CSR for rows).
+
+    A transposed copy (the matrix's bytes once more) when the layout differs.
+    """
+    if sc.by_rows != by_label:
+        return sc
+    import scipy.sparse as sp
+
+    cls = sp.csr_array if sc.by_rows else sp.csc_array
+    s = cls((sc.data, sc.indices, sc.indptr), shape=sc.shape)
+    y = cls((np.ones(sc.y_indices.size, np.int8), sc.y_indices, sc.y_indptr), shape=sc.shape)
+    s, y = (s.tocsc(), y.tocsc()) if sc.by_rows else (s.tocsr(), y.tocsr())
+    return SparseScores(
+        s.indptr, s.indices, s.data, y.indptr, y.indices, not sc.by_rows, sc.shape, sc.weights
+    )
+
+
+def _major_blocks(sc: SparseScores, chunk: int) -> list:
+    """Ranges of whole majors of about a sixteenth of ``chunk`` entries (numpy passes)."""
+    return _parts(sc.indptr, max(1, -(-int(sc.indptr[-1]) // max(1, chunk >> 4))))
+
+
+def _major_entries(sc: SparseScores, m0: int, m1: int):
+    """Majors, scores, labels and weights of the present entries of majors ``m0:m1``."""
+    e0, e1 = int(sc.indptr[m0]), int(sc.indptr[m1])
+    majors = np.repeat(np.arange(m0, m1), np.diff(sc.indptr[m0 : m1 + 1]))
+    positive = _block_is_positive(sc, e0, e1)
+    values = sc.data[e0:e1]
+    if sc.weights is None:
+        return majors, values, positive, np.ones(values.size)
+    rows = majors if sc.by_rows else np.asarray(sc.indices[e0:e1], dtype=np.int64)
+    w = sc.weights[rows]
+    keep = w > 0
+    return majors[keep], values[keep], positive[keep], w[keep]
+
+
+def _deltas_numpy(sc, m0, m1, shift, p, gw, beta, zero_division, out):
+    """The numpy walk of :func:`f1opt.kernels.compiled.sparse_group_deltas` on majors m0:m1."""
+    from ..metrics import fbeta_from_counts
+
+    majors, values, positive, w = _major_entries(sc, m0, m1)
+    if values.size == 0:
+        return
+    keys = keys32(values)
+    order = np.lexsort((-keys.astype(np.int64), majors))  # each major from its top key
+    g, b = majors[order], (keys[order] >> np.uint32(shift)).astype(np.int64)
+    ww = w[order]
+    yw = positive[order] * ww
+    tp = _segment_cumsum(yw, np.bincount(g - m0, minlength=m1 - m0))
+    k = _segment_cumsum(ww, np.bincount(g - m0, minlength=m1 - m0))
+    last = np.ones(g.size, dtype=bool)
+    last[:-1] = (g[1:] != g[:-1]) | (b[1:] != b[:-1])
+    ends = np.flatnonzero(last)
+    first_run = np.ones(ends.size, dtype=bool)
+    first_run[1:] = g[ends[1:]] != g[ends[:-1]]
+    tp_end, k_end, bb, gg = tp[ends], k[ends], b[ends], g[ends]
+    tp_start = np.where(first_run, 0.0, np.roll(tp_end, 1))
+    k_start = np.where(first_run, 0.0, np.roll(k_end, 1))
+    pr, gr = p[gg], gw[gg]
+    f0 = fbeta_from_counts(tp_start, k_start, pr, beta, zero_division)
+    f1 = fbeta_from_counts(tp_end, k_end, pr, beta, zero_division)
+    ub = fbeta_from_counts(tp_end, k_start + tp_end - tp_start, pr, beta, zero_division)
+    n_buckets = out[0].size
+    out[0][:] += np.bincount(bb, weights=gr * (f1 - f0), minlength=n_buckets)
+    out[1][:] += np.bincount(bb, weights=gr * (ub - f0), minlength=n_buckets)
+    out[2][:] += np.bincount(bb, weights=k_end - k_start, minlength=n_buckets)
+    runs = np.diff(np.concatenate(([-1], ends)))
+    out[3][:] += np.bincount(bb, weights=runs, minlength=n_buckets)
+
+
+def _range_numpy(sc, m0, m1, lo_key, hi_key, tp0, k0):
+    """The numpy gather of :func:`f1opt.kernels.compiled.sparse_group_range` on majors m0:m1."""
+    majors, values, positive, w = _major_entries(sc, m0, m1)
+    keys = keys32(values)
+    up, down = keys > hi_key, keys < lo_key
+    above = float(values[up].min()) if up.any() else np.inf
+    below = float(values[down].max()) if down.any() else -np.inf
+    tp0 += np.bincount(majors[up] - m0, weights=positive[up] * w[up], minlength=m1 - m0)
+    k0 += np.bincount(majors[up] - m0, weights=w[up], minlength=m1 - m0)
+    inside = ~(up | down)
+    weights = None if sc.weights is None else w[inside]
+    gathered = (values[inside], positive[inside].astype(np.uint8), majors[inside], weights)
+    return gathered, above, below
+
+
+def _lowest_positive(sc, compiled, n_threads, chunk) -> float:
+    _, values, _ = stored_positives(sc, compiled, n_threads, chunk)
+    return float(values.min()) if values.size else np.inf
+
+
+def _gather_range(sc, lo_key, hi_key, tp0, k0, compiled, n_threads, parts):
+    """Entries in the key range (values, labels, groups, weights), counts above, outside scores."""
+    if compiled is None:
+        found = [_range_numpy(sc, a, b, lo_key, hi_key, tp0[a:b], k0[a:b]) for a, b in parts]
+        gathered = [f[0] for f in found]
+        cat = np.concatenate
+        weights = None if sc.weights is None else cat([g[3] for g in gathered])
+        out = tuple(cat([g[i] for g in gathered]) for i in range(3)) + (weights,)
+        return out, min(f[1] for f in found), max(f[2] for f in found)
+    w = _NONE_F if sc.weights is None else sc.weights
+    weighted = sc.weights is not None
+
+    def gather(part, out, tp, k):
+        return compiled.sparse_group_range(
+            sc.indptr, sc.indices, sc.data, sc.y_indptr, sc.y_indices, w, sc.by_rows,
+            part[0], part[1], lo_key, hi_key, *out, tp, k,
+        )  # fmt: skip
+
+    empty = (sc.data[:0], np.empty(0, np.uint8), _NONE_F, np.empty(0, np.int64))
+    sized = _run(lambda part: gather(part, empty, tp0, k0), parts, n_threads, True)
+    offsets = np.concatenate(([0], np.cumsum([f[0] for f in sized]))).astype(np.int64)
+    total = int(offsets[-1])
+    values = np.empty(total, dtype=sc.data.dtype)
+    labels = np.empty(total, dtype=np.uint8)
+    weights = np.empty(total if weighted else 0)
+    groups = np.empty(total, dtype=np.int64)
+    scratch = np.zeros(sc.n_majors), np.zeros(sc.n_majors)  # the counts above are made
+
+    def fill(i):
+        sl = slice(int(offsets[i]), int(offsets[i + 1]))
+        out = (values[sl], labels[sl], weights[sl] if weighted else _NONE_F, groups[sl])
+        return gather(parts[i], out, *scratch)
+
+    _run(fill, list(range(len(parts))), n_threads, True)
+    above = min(f[1] for f in sized)
+    below = max(f[2] for f in sized)
+    return (values, labels, groups, weights if weighted else None), above, below
+
+
+def _counts_at(sc, threshold, compiled, n_threads, parts):
+    """Each major's (weighted) positives and entries scoring at least ``threshold``."""
+    tp = np.zeros(sc.n_majors)
+    k = np.zeros(sc.n_majors)
+    if compiled is None:
+        for a, b in parts:
+            majors, values, positive, w = _major_entries(sc, a, b)
+            at = values >= threshold
+            tp[a:b] += np.bincount(majors[at] - a, weights=positive[at] * w[at], minlength=b - a)
+            k[a:b] += np.bincount(majors[at] - a, weights=w[at], minlength=b - a)
+        return tp, k
+    w = _NONE_F if sc.weights is None else sc.weights
+
+    def count(part):
+        compiled.sparse_group_counts(
+            sc.indptr, sc.indices, sc.data, sc.y_indptr, sc.y_indices, w, sc.by_rows,
+            float(threshold), part[0], part[1], tp, k,
+        )  # fmt: skip
+
+    _run(count, parts, n_threads, True)
+    return tp, k
+
+
+def grouped_search(
+    sc: SparseScores, by_label: bool, gw, p, beta, zero_division, dtype, bits: int, *,
+    compiled=None, n_threads: int = 1, chunk: int = 1 << 24, max_fraction: float = 0.25,
+):  # fmt: skip
+    """Exact best global threshold for macro / weighted (labels) or samples (rows) F-beta.
+
+    The bucket search of :func:`f1opt.kernels.buckets.bucketed_grouped_sweep`
+    on sparse scores, a group per major (CSC for labels, CSR for rows: a
+    transposed copy when the layout differs): each group's entries, sorted,
+    give every bucket's exact change of the objective across it and the most
+    a cut inside it can gain (:func:`f1opt.kernels.buckets.plan_range` then
+    keeps the key range that can hold the optimum); one more pass gathers
+    that range, with every group's counts above it, and the grouped sweep
+    solves it exactly. When the range is most of the entries, or the empty
+    cut is nearly best, every entry from the lowest stored positive up is
+    swept instead (memory of those entries).
+
+    Parameters
+    ----------
+    sc : SparseScores
+    by_label : bool
+        Groups are the labels (macro, weighted) or the rows (samples).
+    gw, p : ndarray
+        Weight (any scale) and (weighted) positives of each group.
+    beta, zero_division : float
+    dtype : numpy dtype of the threshold
+    bits : int
+        Key bits naming a bucket.
+    compiled, n_threads, chunk
+        See :func:`cut_candidates`.
+    max_fraction : float, default=0.25
+
+    Returns
+    -------
+    threshold, score : float
+    """
+    from ..metrics import fbeta_from_counts
+    from .buckets import plan_range, solve_range
+    from .cuts import grouped_sweep
+
+    gw_raw = np.asarray(gw, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    total_gw = float(gw_raw.sum())
+    if total_gw <= 0:
+        return np.inf, float(zero_division)
+    g_norm = gw_raw / total_gw
+    sc = group_major(sc, by_label)
+    shift = 32 - bits
+    n_buckets = 1 << bits
+    w = _NONE_F if sc.weights is None else sc.weights
+    threaded = compiled is not None
+
+    def deltas(part):
+        out = tuple(np.zeros(n_buckets) for _ in range(4))
+        if compiled is None:
+            _deltas_numpy(sc, part[0], part[1], shift, p, g_norm, beta, zero_division, out)
+            return out
+        compiled.sparse_group_deltas(
+            sc.indptr, sc.indices, sc.data, sc.y_indptr, sc.y_indices, w, sc.by_rows,
+            part[0], part[1], shift, p, g_norm, beta * beta, float(zero_division), *out,
+        )  # fmt: skip
+        return out
+
+    parts = _parts(sc.indptr, n_threads) if threaded else _major_blocks(sc, chunk)
+    found = _run(deltas, parts, n_threads, threaded)
+    delta, gain, sizes, unit = (sum(f[i] for f in found[1:]) + found[0][i] for i in range(4))
+    m = int(unit.sum())
+    base = float((g_norm * np.where(p > 0, 0.0, zero_division)).sum())
+    plan = plan_range(delta, gain, sizes, base, m, bits, max_fraction, unit) if m else None
+    if plan is None:
+        low = _lowest_positive(sc, compiled, n_threads, chunk)
+        values, labels, groups, weights, below = entries_above(
+            sc, low, by_label, compiled=compiled, n_threads=n_threads, chunk=chunk
+        )
+        return grouped_sweep(
+            values, labels, groups, gw_raw, p, beta, zero_division, weights, dtype,
+            compiled=compiled, outside=(np.inf, below),
+        )  # fmt: skip
+    lo_key, hi_key = np.uint32(plan["lo_key"]), np.uint32(plan["hi_key"])
+    tp0 = np.zeros(sc.n_majors)
+    k0 = np.zeros(sc.n_majors)
+    gathered, above, below = _gather_range(sc, lo_key, hi_key, tp0, k0, compiled, n_threads, parts)
+    values, labels, groups, weights = _by_score(*gathered)
+    if by_label:
+        cols, rows = (g_norm, p, tp0, k0), None
+    else:
+        ids = np.unique(groups)
+        cols, rows = None, (ids, tp0[ids], k0[ids], p[ids], gw_raw[ids])
+    threshold, _ = solve_range(
+        (values, labels, weights, groups, above, below, rows), plan, beta, zero_division, dtype,
+        compiled, cols, total_gw,
+    )  # fmt: skip
+    # the score from every group's counts at the threshold, as the full sweep makes it
+    # (solve_range's own comes from the bucket sums for rows, and renormalised weights)
+    tp, k = _counts_at(sc, threshold, compiled, n_threads, parts)
+    score = float((g_norm * fbeta_from_counts(tp, k, p, beta, zero_division)).sum())
+    return threshold, score
