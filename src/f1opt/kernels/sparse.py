@@ -163,55 +163,62 @@ def _run(job, parts, n_threads: int, threaded: bool) -> list:
     return [job(part) for part in parts]
 
 
-def _blocks(sc: SparseScores, chunk: int) -> list:
-    """Ranges of stored entries of the numpy passes: a sixteenth of ``chunk`` each."""
-    nnz = int(sc.indptr[-1])
-    size = max(1, chunk >> 4)
-    return [(e0, min(e0 + size, nnz)) for e0 in range(0, nnz, size)]
+@dataclass(frozen=True)
+class _Block:
+    """The present entries of a range of majors (numpy passes): rows of weight 0 left out."""
+
+    majors: np.ndarray
+    minors: np.ndarray
+    values: np.ndarray
+    weights: np.ndarray | None
+    positive: np.ndarray | None
+    by_rows: bool
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The label (column) of each entry."""
+        return self.minors if self.by_rows else self.majors
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The row of each entry."""
+        return self.majors if self.by_rows else self.minors
+
+    @property
+    def w(self) -> np.ndarray:
+        """Each entry's weight (1 when unweighted)."""
+        return np.ones(self.values.size) if self.weights is None else self.weights
 
 
-def _block_entries(sc: SparseScores, e0: int, e1: int):
-    """Labels, rows, scores and weights (None: unweighted) of the stored entries ``e0:e1``.
+def _major_blocks(sc: SparseScores, chunk: int) -> list:
+    """Ranges of whole majors of about a sixteenth of ``chunk`` entries (numpy passes)."""
+    return _parts(sc.indptr, max(1, -(-int(sc.indptr[-1]) // max(1, chunk >> 4))))
 
-    Entries of rows of weight 0 are left out (numpy fallback, one block).
-    """
-    majors = np.searchsorted(sc.indptr, np.arange(e0, e1), side="right") - 1
+
+def _block(sc: SparseScores, m0: int, m1: int, labels: bool = True) -> _Block:
+    """The present entries of majors ``m0:m1``, with (``labels``) whether each is a positive."""
+    e0, e1 = int(sc.indptr[m0]), int(sc.indptr[m1])
+    majors = np.repeat(np.arange(m0, m1, dtype=np.int64), np.diff(sc.indptr[m0 : m1 + 1]))
     minors = np.asarray(sc.indices[e0:e1], dtype=np.int64)
-    rows, labels = (majors, minors) if sc.by_rows else (minors, majors)
     values = sc.data[e0:e1]
-    if sc.weights is None:
-        return labels, rows, values, None
-    w = sc.weights[rows]
-    keep = w > 0
-    return labels[keep], rows[keep], values[keep], w[keep]
-
-
-def _block_is_positive(sc: SparseScores, e0: int, e1: int, keep=None) -> np.ndarray:
-    """Whether each stored entry ``e0:e1`` (``keep``: of those kept) is a positive."""
-    if e1 <= e0:
-        return np.zeros(0, dtype=bool)
-    m0 = int(np.searchsorted(sc.indptr, e0, side="right") - 1)
-    m1 = int(np.searchsorted(sc.indptr, e1 - 1, side="right"))
-    n_minor = np.int64(sc.shape[0] if not sc.by_rows else sc.shape[1])
-    majors = np.searchsorted(sc.indptr, np.arange(e0, e1), side="right") - 1
-    keys = majors * n_minor + np.asarray(sc.indices[e0:e1], dtype=np.int64)
-    y0, y1 = int(sc.y_indptr[m0]), int(sc.y_indptr[m1])
-    y_majors = np.searchsorted(sc.y_indptr, np.arange(y0, y1), side="right") - 1
-    y_keys = y_majors * n_minor + np.asarray(sc.y_indices[y0:y1], dtype=np.int64)
-    if keep is not None:
-        keys = keys[keep]
-    if y_keys.size == 0:
-        return np.zeros(keys.size, dtype=bool)
-    at = np.minimum(np.searchsorted(y_keys, keys), y_keys.size - 1)
-    return y_keys[at] == keys
-
-
-def _row_keep(sc: SparseScores, e0: int, e1: int):
-    if sc.weights is None:
-        return None
-    majors = np.searchsorted(sc.indptr, np.arange(e0, e1), side="right") - 1
-    rows = majors if sc.by_rows else np.asarray(sc.indices[e0:e1], dtype=np.int64)
-    return sc.weights[rows] > 0
+    positive = None
+    if labels:
+        n_minor = np.int64(sc.shape[1] if sc.by_rows else sc.shape[0])
+        y0, y1 = int(sc.y_indptr[m0]), int(sc.y_indptr[m1])
+        y_majors = np.repeat(np.arange(m0, m1, dtype=np.int64), np.diff(sc.y_indptr[m0 : m1 + 1]))
+        y_keys = y_majors * n_minor + np.asarray(sc.y_indices[y0:y1], dtype=np.int64)
+        keys = majors * n_minor + minors
+        positive = np.zeros(keys.size, dtype=bool)
+        if y_keys.size:
+            at = np.minimum(np.searchsorted(y_keys, keys), y_keys.size - 1)
+            positive = y_keys[at] == keys
+    weights = None
+    if sc.weights is not None:
+        weights = sc.weights[majors if sc.by_rows else minors]
+        keep = weights > 0
+        majors, minors, values, weights = majors[keep], minors[keep], values[keep], weights[keep]
+        positive = None if positive is None else positive[keep]
+    return _Block(majors, minors, values, weights, positive, sc.by_rows)
 
 
 def stored_positives(sc: SparseScores, compiled=None, n_threads: int = 1, chunk: int = 1 << 24):
@@ -253,10 +260,16 @@ def stored_positives(sc: SparseScores, compiled=None, n_threads: int = 1, chunk:
         found = _run(job, _parts(sc.indptr, n_threads), n_threads, True)
     else:
         found = []
-        for e0, e1 in _blocks(sc, chunk):
-            labels, _, values, w = _block_entries(sc, e0, e1)
-            positive = _block_is_positive(sc, e0, e1, _row_keep(sc, e0, e1))
-            found.append((labels[positive], values[positive], None if w is None else w[positive]))
+        for m0, m1 in _major_blocks(sc, chunk):
+            b = _block(sc, m0, m1)
+            is_pos = b.positive
+            found.append(
+                (
+                    b.labels[is_pos],
+                    b.values[is_pos],
+                    None if b.weights is None else b.weights[is_pos],
+                )
+            )
     if not found:
         empty = np.empty(0)
         return np.empty(0, np.int64), sc.data[:0], empty if weighted else None
@@ -368,14 +381,18 @@ def _count_numpy(sc, pooled, low, cand_keys, cand_values, chunk):
     highest = np.full(n_cand + 1, -np.inf)
     below_low = np.full(low.size, -np.inf)
     padded = np.append(cand_values, -np.inf)
-    for e0, e1 in _blocks(sc, chunk):
-        labels, _, v, w = _block_entries(sc, e0, e1)
-        j = np.zeros(labels.size, np.int64) if pooled else labels
+    for m0, m1 in _major_blocks(sc, chunk):
+        b = _block(sc, m0, m1, labels=False)
+        v, w = b.values, b.weights
+        j = np.zeros(v.size, np.int64) if pooled else b.labels
         above = v >= low[j]
         np.maximum.at(below_low, j[~above], v[~above].astype(np.float64))
         j, v = j[above], v[above]
         w = None if w is None else w[above]
         keys = (j.astype(np.uint64) << np.uint64(32)) | _reversed_keys(v)
+        order = np.argsort(keys, kind="stable")  # sorted needles: a much faster search
+        keys, v = keys[order], v[order]
+        w = None if w is None else w[order]
         q = np.searchsorted(cand_keys, keys, side="left")
         v = v.astype(np.float64)
         if sc.data.dtype != np.float32:  # candidates sharing the rounded key: exactly
@@ -507,9 +524,9 @@ def entries_above(
         below = max([b for _, b in sized], default=-np.inf)
         return _by_score(values, labels, groups, weights if weighted else None) + (float(below),)
     found, below = [], -np.inf
-    for e0, e1 in _blocks(sc, chunk):
-        labels, rows, v, w = _block_entries(sc, e0, e1)
-        positive = _block_is_positive(sc, e0, e1, _row_keep(sc, e0, e1))
+    for m0, m1 in _major_blocks(sc, chunk):
+        b = _block(sc, m0, m1)
+        labels, rows, v, w, positive = b.labels, b.rows, b.values, b.weights, b.positive
         above = v >= low
         if (~above).any():
             below = max(below, float(v[~above].max()))
@@ -566,34 +583,18 @@ def group_major(sc: SparseScores, by_label: bool) -> SparseScores:
     )
 
 
-def _major_blocks(sc: SparseScores, chunk: int) -> list:
-    """Ranges of whole majors of about a sixteenth of ``chunk`` entries (numpy passes)."""
-    return _parts(sc.indptr, max(1, -(-int(sc.indptr[-1]) // max(1, chunk >> 4))))
-
-
-def _major_entries(sc: SparseScores, m0: int, m1: int):
-    """Majors, scores, labels and weights of the present entries of majors ``m0:m1``."""
-    e0, e1 = int(sc.indptr[m0]), int(sc.indptr[m1])
-    majors = np.repeat(np.arange(m0, m1), np.diff(sc.indptr[m0 : m1 + 1]))
-    positive = _block_is_positive(sc, e0, e1)
-    values = sc.data[e0:e1]
-    if sc.weights is None:
-        return majors, values, positive, np.ones(values.size)
-    rows = majors if sc.by_rows else np.asarray(sc.indices[e0:e1], dtype=np.int64)
-    w = sc.weights[rows]
-    keep = w > 0
-    return majors[keep], values[keep], positive[keep], w[keep]
-
-
 def _deltas_numpy(sc, m0, m1, shift, p, gw, beta, zero_division, out):
     """The numpy walk of :func:`f1opt.kernels.compiled.sparse_group_deltas` on majors m0:m1."""
     from ..metrics import fbeta_from_counts
 
-    majors, values, positive, w = _major_entries(sc, m0, m1)
+    b = _block(sc, m0, m1)
+    majors, values, positive, w = b.majors, b.values, b.positive, b.w
     if values.size == 0:
         return
     keys = keys32(values)
-    order = np.lexsort((-keys.astype(np.int64), majors))  # each major from its top key
+    packed = ((majors - m0).astype(np.uint64) << np.uint64(32)) | (~keys).astype(np.uint64)
+    order = np.argsort(packed)  # each major from its top key (ties: same bucket, any order)
+    del packed
     g, b = majors[order], (keys[order] >> np.uint32(shift)).astype(np.int64)
     ww = w[order]
     yw = positive[order] * ww
@@ -621,7 +622,8 @@ def _deltas_numpy(sc, m0, m1, shift, p, gw, beta, zero_division, out):
 
 def _range_numpy(sc, m0, m1, lo_key, hi_key, tp0, k0):
     """The numpy gather of :func:`f1opt.kernels.compiled.sparse_group_range` on majors m0:m1."""
-    majors, values, positive, w = _major_entries(sc, m0, m1)
+    b = _block(sc, m0, m1)
+    majors, values, positive, w = b.majors, b.values, b.positive, b.w
     keys = keys32(values)
     up, down = keys > hi_key, keys < lo_key
     above = float(values[up].min()) if up.any() else np.inf
@@ -684,7 +686,8 @@ def _counts_at(sc, threshold, compiled, n_threads, parts):
     k = np.zeros(sc.n_majors)
     if compiled is None:
         for a, b in parts:
-            majors, values, positive, w = _major_entries(sc, a, b)
+            block = _block(sc, a, b)
+            majors, values, positive, w = block.majors, block.values, block.positive, block.w
             at = values >= threshold
             tp[a:b] += np.bincount(majors[at] - a, weights=positive[at] * w[at], minlength=b - a)
             k[a:b] += np.bincount(majors[at] - a, weights=w[at], minlength=b - a)
