@@ -325,3 +325,23 @@ def test_global_search_on_the_planned_key_range_is_the_full_sweep(name, monkeypa
                 )
                 assert len(planned) == n_before + 1  # ... and this one swept every entry
                 assert got == full, (average, weights is not None)
+
+
+def test_fits_called_from_several_threads_at_once_agree():
+    """The compiled passes run from a thread pool inside each fit, and fits may run in threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    S, Y, w = top_k_problem(2000, 200, 20, seed=4)
+    jobs = [("micro", None), ("macro", w), ("micro", w), ("macro", None)] * 2
+
+    def fit(job):
+        average, weights = job
+        rule = f1opt.PerClassThreshold(average=average).fit(S, Y, sample_weight=weights)
+        return rule.thresholds_, rule.best_score_
+
+    alone = [fit(job) for job in jobs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(fit, jobs))
+    for (ta, sa), (tb, sb) in zip(alone, together, strict=True):
+        np.testing.assert_array_equal(ta, tb)
+        assert sa == sb

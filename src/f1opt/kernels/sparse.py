@@ -337,7 +337,7 @@ def _count_compiled(sc, pooled, low, cand_keys, cand_values, compiled, n_threads
     weighted = sc.weights is not None
     w = _NONE_F if sc.weights is None else sc.weights
     if exact or weighted:  # the exact scores and weights follow the keys: a smaller chunk
-        chunk = max(1, chunk // 4)
+        chunk = max(1, chunk // 8)
 
     def job(part):
         counts = np.zeros(n_cand + 1)
@@ -430,8 +430,8 @@ def cut_candidates(
     n_threads : int, default=1
         Threads running the compiled passes on ranges of majors.
     chunk : int, default=2**24
-        Stored entries per pass (memory of their keys; a quarter of it with
-        weights or float64 scores, whose keys carry them).
+        Stored entries per pass (memory of their keys; an eighth of it with
+        weights or float64 scores, which follow the keys).
 
     Returns
     -------
