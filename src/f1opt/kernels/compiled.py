@@ -530,22 +530,9 @@ def sparse_merge(
 
 @numba.njit(cache=True, nogil=True)
 def sparse_gather(
-    indptr,
-    indices,
-    data,
-    y_indptr,
-    y_indices,
-    w,
-    by_rows,
-    group_by_label,
-    low,
-    m0,
-    m1,
-    values,
-    labels,
-    groups,
-    weights,
-):  # pragma: no cover - compiled
+    indptr, indices, data, y_indptr, y_indices, w, by_rows, group_by_label, low, m0, m1, values,
+    labels, groups, weights,
+):  # pragma: no cover - compiled  # fmt: skip
     """The stored entries of majors ``m0:m1`` scoring at least ``low``, with label and group.
 
     Each entry gets its 0/1 label (the majors' minors merged with those of
@@ -602,32 +589,16 @@ def _key_of(v):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def sparse_group_deltas(
-    indptr,
-    indices,
-    data,
-    y_indptr,
-    y_indices,
-    w,
-    by_rows,
-    m0,
-    m1,
-    shift,
-    p,
-    gw,
-    b2,
-    zero_division,
-    delta,
-    gain,
-    sizes,
-    unit,
-):  # pragma: no cover - compiled
+    indptr, indices, data, y_indptr, y_indices, w, by_rows, m0, m1, shift, p, gw, b2,
+    zero_division, delta, gain, sizes,
+):  # pragma: no cover - compiled  # fmt: skip
     """Add the per-bucket changes of a weighted sum of group F-betas, a group per major.
 
     Each major's entries (``y`` merged in) are packed as ``key << 32 | index << 1
     | label``, sorted, and walked from the top bucket (``key >> shift``) down,
     as :func:`row_walk` walks a dense row: ``delta[b]`` gets the change of the
     sum across bucket b, ``gain[b]`` the most a cut inside it can add at its
-    top edge, ``sizes[b]`` its (weighted) entries and ``unit[b]`` their number.
+    top edge, ``sizes[b]`` its entries.
     ``p`` and ``gw`` are each major's positives and group weight. An entry of
     a row of weight 0 is absent.
     """
@@ -686,31 +657,15 @@ def sparse_group_deltas(
             bi = np.int64(bucket)
             delta[bi] += gm * (f1 - f0)
             gain[bi] += gm * (bound - f0)
-            sizes[bi] += nall
-            unit[bi] += count
+            sizes[bi] += count
             f0 = f1
 
 
 @numba.njit(cache=True, nogil=True)
 def sparse_group_range(
-    indptr,
-    indices,
-    data,
-    y_indptr,
-    y_indices,
-    w,
-    by_rows,
-    m0,
-    m1,
-    lo_key,
-    hi_key,
-    values,
-    labels,
-    weights,
-    groups,
-    tp0,
-    k0,
-):  # pragma: no cover - compiled
+    indptr, indices, data, y_indptr, y_indices, w, by_rows, m0, m1, lo_key, hi_key, values,
+    labels, weights, groups, tp0, k0,
+):  # pragma: no cover - compiled  # fmt: skip
     """The entries of majors ``m0:m1`` whose key is in ``[lo_key, hi_key]``, a group per major.
 
     Fills ``values``, ``labels``, ``weights`` (length 0: unweighted) and

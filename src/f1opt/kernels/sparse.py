@@ -3,13 +3,14 @@
 An unstored score is never predicted positive (as if it were ``-inf``): that
 is what the top-k outputs of extreme-multilabel models mean. The searches run
 on the stored entries only, with each label's (or row's) positives counted
-over all of its entries, stored or not. No array of one integer per stored
-entry is ever built: the passes walk the matrix (CSR: a major is a row, a
+over all of its entries, stored or not. No int64 row or column array of the
+stored entries is built: the passes walk the matrix (CSR: a major is a row, a
 minor a label; CSC: the reverse) in ranges of majors or entries, compiled
 (:mod:`f1opt.kernels.compiled`, the ranges run by a thread pool) or in numpy
-blocks, with the same result.
+blocks of whole majors, with the same result.
 
-Per-label cuts (and the global micro cut, every entry pooled in one group):
+Per-label cuts (:func:`cut_candidates`; the global micro cut pools every
+entry in one group):
 
 1. the stored positives (each major's minors merged with those of the
    labels) give the candidates, the distinct scores of each label's stored
@@ -30,10 +31,10 @@ Float64 scores keep their exact values beside the keys (the keys are
 rounded to float32, which keeps the order but may tie distinct scores), and
 the candidates sharing an entry's key are compared exactly.
 
-The global macro / weighted / samples sweep needs every entry that can be
-predicted by an optimal cut: the entries at or above the lowest stored
-positive (below it a cut only adds negatives, which lowers every F), with
-their label, group and weight (:func:`entries_above`).
+The global macro / weighted / samples cut (:func:`grouped_search`) is the
+bucket search of the dense matrices (:mod:`f1opt.kernels.buckets`) with a
+group per major: per-bucket changes of the objective and bounds, the key
+range that can hold the optimum, and the grouped sweep of that range only.
 
 Counts are float64 sums of row weights (exact for integer weights); an entry
 of a row of weight 0 is absent.
@@ -52,9 +53,12 @@ from .cuts import FlatCandidates
 __all__ = [
     "SparseScores",
     "compressed",
+    "sparse_scores",
     "stored_positives",
     "cut_candidates",
     "entries_above",
+    "group_major",
+    "grouped_search",
 ]
 
 _NONE_F = np.empty(0, dtype=np.float64)
@@ -285,7 +289,7 @@ def _reversed_keys(values: np.ndarray) -> np.ndarray:
 
 
 def _candidates(labels, values, weights, n_groups: int):
-    """Candidates from the stored positives: keys, scores, positives per value, sizes, lowest.
+    """Candidates from the stored positives: keys, scores, positives at each, sizes.
 
     Returns
     -------
@@ -411,10 +415,11 @@ def cut_candidates(
 ) -> FlatCandidates:  # fmt: skip
     """Cut candidates of every label (or of all entries pooled) of sparse scores.
 
-    The same candidates as :func:`f1opt.kernels.cuts.grouped_cut_candidates`
-    on the stored entries (unstored entries are never predicted), without
-    sorting them: only the stored positives are sorted, and the entries at or
-    above their label's lowest candidate are counted chunk by chunk.
+    Each label's candidates are those :func:`f1opt.kernels.cuts.cut_candidates`
+    gives on its stored entries (unstored entries are never predicted), with
+    the positives counted over all of its entries; the stored entries are not
+    sorted as a whole: only the stored positives are, and the entries at or
+    above their label's lowest candidate are sorted chunk by chunk.
 
     Parameters
     ----------
@@ -473,6 +478,10 @@ def entries_above(
 ):  # fmt: skip
     """The stored entries scoring at least ``low``, with label, group and weight.
 
+    Below the lowest stored positive a cut only adds negatives, which lowers
+    every group's F: these entries are all an exact sweep needs (when the
+    bucket plan of :func:`grouped_search` declines).
+
     Parameters
     ----------
     sc : SparseScores
@@ -486,7 +495,6 @@ def entries_above(
     Returns
     -------
     values : ndarray of shape (m,)
-        From the highest score down (float32-rounded order).
     labels : ndarray of uint8 of shape (m,)
     groups : ndarray of int64 of shape (m,)
     weights : ndarray of float64 of shape (m,) or None
@@ -522,7 +530,7 @@ def entries_above(
 
         _run(fill, list(range(len(parts))), n_threads, True)
         below = max([b for _, b in sized], default=-np.inf)
-        return _by_score(values, labels, groups, weights if weighted else None) + (float(below),)
+        return values, labels, groups, (weights if weighted else None), float(below)
     found, below = [], -np.inf
     for m0, m1 in _major_blocks(sc, chunk):
         b = _block(sc, m0, m1)
@@ -540,29 +548,7 @@ def entries_above(
     cat = np.concatenate
     weights = cat([f[3] for f in found]) if weighted else None
     gathered = (cat([f[0] for f in found]), cat([f[1] for f in found]), cat([f[2] for f in found]))
-    return _by_score(*gathered, weights) + (float(below),)
-
-
-def _by_score(values, labels, groups, weights):
-    """The entries from the highest score (float32-rounded) down, one sort of packed keys.
-
-    Only the memory order changes (the sweep sorts them exactly): read in
-    this order, each entry's group and weight are next to the previous ones.
-    """
-    m = values.size
-    if m == 0 or m >= 1 << 32:
-        return values, labels, groups, weights
-    packed = _reversed_keys(values) << np.uint64(32)
-    packed |= np.arange(m, dtype=np.uint64)
-    packed.sort()
-    order = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    del packed
-    return (
-        values[order],
-        labels[order],
-        groups[order],
-        None if weights is None else weights[order],
-    )
+    return gathered + (weights, float(below))
 
 
 def group_major(sc: SparseScores, by_label: bool) -> SparseScores:
@@ -615,9 +601,7 @@ def _deltas_numpy(sc, m0, m1, shift, p, gw, beta, zero_division, out):
     n_buckets = out[0].size
     out[0][:] += np.bincount(bb, weights=gr * (f1 - f0), minlength=n_buckets)
     out[1][:] += np.bincount(bb, weights=gr * (ub - f0), minlength=n_buckets)
-    out[2][:] += np.bincount(bb, weights=k_end - k_start, minlength=n_buckets)
-    runs = np.diff(np.concatenate(([-1], ends)))
-    out[3][:] += np.bincount(bb, weights=runs, minlength=n_buckets)
+    out[2][:] += np.bincount(bb, weights=np.diff(np.concatenate(([-1], ends))), minlength=n_buckets)
 
 
 def _range_numpy(sc, m0, m1, lo_key, hi_key, tp0, k0):
@@ -757,7 +741,7 @@ def grouped_search(
     threaded = compiled is not None
 
     def deltas(part):
-        out = tuple(np.zeros(n_buckets) for _ in range(4))
+        out = tuple(np.zeros(n_buckets) for _ in range(3))
         if compiled is None:
             _deltas_numpy(sc, part[0], part[1], shift, p, g_norm, beta, zero_division, out)
             return out
@@ -769,10 +753,10 @@ def grouped_search(
 
     parts = _parts(sc.indptr, n_threads) if threaded else _major_blocks(sc, chunk)
     found = _run(deltas, parts, n_threads, threaded)
-    delta, gain, sizes, unit = (sum(f[i] for f in found[1:]) + found[0][i] for i in range(4))
-    m = int(unit.sum())
+    delta, gain, sizes = (sum(f[i] for f in found[1:]) + found[0][i] for i in range(3))
+    m = int(sizes.sum())
     base = float((g_norm * np.where(p > 0, 0.0, zero_division)).sum())
-    plan = plan_range(delta, gain, sizes, base, m, bits, max_fraction, unit) if m else None
+    plan = plan_range(delta, gain, sizes, base, m, bits, max_fraction) if m else None
     if plan is None:
         low = _lowest_positive(sc, compiled, n_threads, chunk)
         values, labels, groups, weights, below = entries_above(
@@ -786,7 +770,7 @@ def grouped_search(
     tp0 = np.zeros(sc.n_majors)
     k0 = np.zeros(sc.n_majors)
     gathered, above, below = _gather_range(sc, lo_key, hi_key, tp0, k0, compiled, n_threads, parts)
-    values, labels, groups, weights = _by_score(*gathered)
+    values, labels, groups, weights = gathered  # groups non-decreasing (major after major)
     if by_label:
         cols, rows = (g_norm, p, tp0, k0), None
     else:
