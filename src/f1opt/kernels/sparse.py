@@ -301,11 +301,13 @@ def _candidates(labels, values, weights, n_groups: int):
         (Weighted) positives at exactly each value.
     sizes : ndarray of int64 of shape (n_groups,)
     """
-    key = (labels.astype(np.uint64) << np.uint64(32)) | _reversed_keys(values)
+    key = labels.astype(np.uint64)
+    key <<= np.uint64(32)
+    key |= _reversed_keys(values)
     w = None
     if values.dtype == np.float32 and weights is None:
         key.sort()  # the key is the whole entry: value and label read back from it
-        v = key_values(~(key & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+        v = key_values(~key.astype(np.uint32))  # the low 32 bits
         g = (key >> np.uint64(32)).astype(np.int64)
     else:
         if values.dtype == np.float32:
@@ -371,11 +373,11 @@ def _count_compiled(sc, pooled, low, cand_keys, cand_values, compiled, n_threads
         return counts, highest, bounds[:, 1]
 
     found = _run(job, _parts(sc.indptr, n_threads), n_threads, True)
-    counts = found[0][0]
-    for f in found[1:]:
-        counts = counts + f[0]
-    highest = np.maximum.reduce([f[1] for f in found])
-    below_low = np.maximum.reduce([f[2] for f in found]).astype(np.float64)
+    counts, highest, below_low = found[0][0], found[0][1], found[0][2].astype(np.float64)
+    for f in found[1:]:  # in place: these are as long as the candidates
+        counts += f[0]
+        np.maximum(highest, f[1], out=highest)
+        np.maximum(below_low, f[2], out=below_low)
     return counts[:n_cand], highest[:n_cand], below_low
 
 
