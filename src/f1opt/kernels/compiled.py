@@ -425,6 +425,69 @@ def sparse_positives(
 
 
 @numba.njit(cache=True, nogil=True)
+def sparse_candidates(keys, n_groups):  # pragma: no cover - compiled
+    """The candidates of sorted positive keys (``label << 32 | reversed key``, float32 scores).
+
+    Returns
+    -------
+    cand_keys : ndarray of uint64 of shape (n_candidates + 1,)
+        Each distinct key once, then the sentinel ``2**64 - 1``.
+    values, tp : ndarray of float64 of shape (n_candidates,)
+        The score of each, and the positives holding it.
+    sizes : ndarray of int64 of shape (n_groups,)
+    """
+    m = keys.shape[0]
+    n = 0
+    for i in range(m):
+        n += i == 0 or keys[i] != keys[i - 1]
+    cand_keys = np.empty(n + 1, dtype=np.uint64)
+    values = np.empty(n)
+    tp = np.zeros(n)
+    sizes = np.zeros(n_groups, dtype=np.int64)
+    c = -1
+    for i in range(m):
+        key = keys[i]
+        if i == 0 or key != keys[i - 1]:
+            c += 1
+            cand_keys[c] = key
+            values[c] = _reversed_key_value(key)
+            sizes[np.int64(key >> np.uint64(32))] += 1
+        tp[c] += 1.0
+    cand_keys[n] = np.uint64(0xFFFFFFFFFFFFFFFF)
+    return cand_keys, values, tp, sizes
+
+
+@numba.njit(cache=True, nogil=True)
+def sparse_finish(counts, tp_at, highest, below_low, sizes):  # pragma: no cover - compiled
+    """Each label's running counts from the top candidate, and the score below each candidate.
+
+    ``counts`` and ``tp_at`` hold the entries and positives counted at each
+    candidate, ``highest`` the highest entry counted there, ``below_low`` the
+    highest entry below each label's lowest candidate.
+
+    Returns
+    -------
+    k, tp, below : ndarray of float64 of shape (n_candidates,)
+    """
+    n = counts.shape[0]
+    k = np.empty(n)
+    tp = np.empty(n)
+    below = np.empty(n)
+    c = 0
+    for j in range(sizes.shape[0]):
+        run_k = 0.0
+        run_tp = 0.0
+        for i in range(c, c + sizes[j]):
+            run_k += counts[i]
+            run_tp += tp_at[i]
+            k[i] = run_k
+            tp[i] = run_tp
+            below[i] = highest[i + 1] if i + 1 < c + sizes[j] else below_low[j]
+        c += sizes[j]
+    return k, tp, below
+
+
+@numba.njit(cache=True, nogil=True)
 def sparse_compact(
     indptr, indices, data, w, by_rows, pooled, e0, e1, bounds, keys, values, weights
 ):  # pragma: no cover - compiled

@@ -449,7 +449,15 @@ def cut_candidates(
     labels, values, weights = stored_positives(sc, compiled, n_threads, chunk)
     if pooled:
         labels = np.zeros(labels.size, dtype=np.int64)
-    cand_keys, cand_values, tp_at, sizes = _candidates(labels, values, weights, n_groups)
+    if compiled is not None and values.dtype == np.float32 and weights is None:
+        keys = labels.astype(np.uint64)
+        keys <<= np.uint64(32)
+        keys |= _reversed_keys(values)
+        keys.sort()
+        cand_keys, cand_values, tp_at, sizes = compiled.sparse_candidates(keys, n_groups)
+        del keys
+    else:
+        cand_keys, cand_values, tp_at, sizes = _candidates(labels, values, weights, n_groups)
     n_positives = np.atleast_1d(np.asarray(n_positives, dtype=np.float64))
     if cand_values.size == 0:
         e = np.empty(0)
@@ -464,13 +472,16 @@ def cut_candidates(
         )
     else:
         counts, highest, below_low = _count_numpy(sc, pooled, low, cand_keys, cand_values, chunk)
-    k = _segment_cumsum(counts, sizes)
-    tp = _segment_cumsum(tp_at, sizes)
     # the highest score strictly below a candidate: the highest entry counted at
     # the next candidate of its label (which holds it), or below the lowest one
-    below = np.empty(cand_values.size)
-    below[:-1] = highest[1:]
-    below[ends[has] - 1] = below_low[has]
+    if compiled is not None:
+        k, tp, below = compiled.sparse_finish(counts, tp_at, highest, below_low, sizes)
+    else:
+        k = _segment_cumsum(counts, sizes)
+        tp = _segment_cumsum(tp_at, sizes)
+        below = np.empty(cand_values.size)
+        below[:-1] = highest[1:]
+        below[ends[has] - 1] = below_low[has]
     return FlatCandidates(cand_values, below, tp, k, sizes, n_positives, dtype)
 
 
