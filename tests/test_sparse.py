@@ -299,11 +299,9 @@ def top_k_problem(n, n_labels, k, seed):
 @pytest.mark.parametrize("name", list(ENGINES))
 def test_global_search_on_the_planned_key_range_is_the_full_sweep(name, monkeypatch):
     """The bucket plan (only the key range that can hold the optimum) gives the full sweep's cut."""
-    from f1opt.kernels import buckets
-
     planned = []
-    solve = buckets.solve_range
-    monkeypatch.setattr(buckets, "solve_range", lambda *a, **k: planned.append(1) or solve(*a, **k))
+    gather = _sparse._gather_range
+    monkeypatch.setattr(_sparse, "_gather_range", lambda *a: planned.append(1) or gather(*a))
     S, Y, w = top_k_problem(3000, 300, 25, seed=2)
     for layout in (S, sp.csc_array(S)):
         for weights in (None, w):
@@ -319,7 +317,7 @@ def test_global_search_on_the_planned_key_range_is_the_full_sweep(name, monkeypa
                 options = _engine._sparse_options(chosen)
                 n_before = len(planned)
                 got = _sparse.grouped_search(sc, by_label, gw, p, 1.0, 0.0, dtype, 14, **options)
-                assert len(planned) == n_before + 1  # the planned range was solved
+                assert len(planned) == n_before + 1  # the planned range was gathered
                 full = _sparse.grouped_search(
                     sc, by_label, gw, p, 1.0, 0.0, dtype, 14, max_fraction=-1.0, **options
                 )
@@ -345,3 +343,62 @@ def test_fits_called_from_several_threads_at_once_agree():
     for (ta, sa), (tb, sb) in zip(alone, together, strict=True):
         np.testing.assert_array_equal(ta, tb)
         assert sa == sb
+
+
+@pytest.mark.property
+@settings(max_examples=80, deadline=None)
+@given(
+    data=st.data(),
+    average=st.sampled_from(["macro", "weighted", "samples"]),
+    beta=st.sampled_from([0.5, 1.0, 2.0]),
+    bits=st.sampled_from([8, 12]),
+    zero_division=st.sampled_from([0.0, 1.0]),
+    weighted=st.booleans(),
+)
+def test_planned_global_search_keeps_the_sort_engines_cut(
+    data, average, beta, bits, zero_division, weighted
+):
+    """Every entry stored: the planned key range gives the dense sort engine's cut (ties too)."""
+    n = data.draw(st.integers(1, 12))
+    n_labels = data.draw(st.integers(1, 4))
+    levels = data.draw(st.sampled_from([3, 7]))
+    cells = st.lists(st.integers(0, levels), min_size=n * n_labels, max_size=n * n_labels)
+    S = (np.array(data.draw(cells), float).reshape(n, n_labels) / levels - 0.3).astype(
+        data.draw(st.sampled_from([np.float32, np.float64]))
+    )
+    bits01 = st.lists(st.integers(0, 1), min_size=n * n_labels, max_size=n * n_labels)
+    Y = np.array(data.draw(bits01), np.int8).reshape(n, n_labels)
+    w = np.array(data.draw(st.lists(st.integers(1, 3), min_size=n, max_size=n)), float)
+    w = w if weighted else None
+    if average == "weighted" and Y.sum() == 0:
+        return
+    full = sp.csr_array((S.ravel(), np.tile(np.arange(n_labels), n), np.arange(n + 1) * n_labels))
+    want = _engine.global_search(S, Y, w, beta, average, zero_division, engine="sort")
+    sc, pos_col, pos_row, _, dtype = _engine.check_sparse(full, Y, w)
+    by_label = average != "samples"
+    p = pos_col if by_label else pos_row
+    gw = {"macro": np.ones(n_labels), "weighted": pos_col}.get(average)
+    gw = (np.ones(n) if w is None else w) if gw is None else gw
+    for settings_ in ENGINES.values():
+        got = _sparse.grouped_search(
+            sc, by_label, gw, p, beta, zero_division, dtype, bits, max_fraction=1.0,
+            **_engine._sparse_options(settings_),
+        )  # fmt: skip
+        assert got[0] == want[0]
+        assert got[1] == pytest.approx(want[1], abs=1e-12)
+
+
+def test_planned_samples_search_keeps_an_exact_tie_to_the_fewest_predictions():
+    """Regression: row weights normalised before the exact re-check broke this tie (17/20 both)."""
+    S = np.array([0, 1, 0, 0, 0, 1, 0, 0, 2, 1], float).reshape(10, 1) / 3 - 0.3
+    Y = np.array([0, 1, 0, 0, 0, 1, 0, 0, 1, 0], np.int8).reshape(10, 1)
+    w = np.array([1, 1, 1, 1, 2, 2, 3, 3, 3, 3], float)
+    full = sp.csr_array((S.ravel(), np.zeros(10, int), np.arange(11)), shape=(10, 1))
+    sc, _, pos_row, _, dtype = _engine.check_sparse(full, Y, w)
+    for settings_ in ENGINES.values():
+        options = _engine._sparse_options(settings_)
+        t, score = _sparse.grouped_search(
+            sc, False, w, pos_row, 0.5, 1.0, dtype, 8, max_fraction=1.0, **options
+        )
+        assert (S >= t).sum() == 1  # not the cut at 0.0333 predicting 4, equally good
+        assert score == pytest.approx(0.85)

@@ -714,9 +714,10 @@ def grouped_search(
     a cut inside it can gain (:func:`f1opt.kernels.buckets.plan_range` then
     keeps the key range that can hold the optimum); one more pass gathers
     that range, with every group's counts above it, and the grouped sweep
-    solves it exactly. When the range is most of the entries, or the empty
-    cut is nearly best, every entry from the lowest stored positive up is
-    swept instead (memory of those entries).
+    (:func:`f1opt.kernels.cuts.grouped_sweep`, with the group weights as
+    given, so that exact ties stay ties) solves it exactly. When the range
+    is most of the entries, or the empty cut is nearly best, every entry from
+    the lowest stored positive up is swept instead (memory of those entries).
 
     Parameters
     ----------
@@ -738,7 +739,7 @@ def grouped_search(
     threshold, score : float
     """
     from ..metrics import fbeta_from_counts
-    from .buckets import plan_range, solve_range
+    from .buckets import plan_range
     from .cuts import grouped_sweep
 
     gw_raw = np.asarray(gw, dtype=np.float64)
@@ -784,17 +785,18 @@ def grouped_search(
     k0 = np.zeros(sc.n_majors)
     gathered, above, below = _gather_range(sc, lo_key, hi_key, tp0, k0, compiled, n_threads, parts)
     values, labels, groups, weights = gathered  # groups non-decreasing (major after major)
-    if by_label:
-        cols, rows = (g_norm, p, tp0, k0), None
-    else:
+    g_w, g_p, start = gw_raw, p, (tp0, k0)
+    if not by_label:  # only the rows touched by the range change across it
         ids = np.unique(groups)
-        cols, rows = None, (ids, tp0[ids], k0[ids], p[ids], gw_raw[ids])
-    threshold, _ = solve_range(
-        (values, labels, weights, groups, above, below, rows), plan, beta, zero_division, dtype,
-        compiled, cols, total_gw,
+        groups = np.searchsorted(ids, groups)
+        g_w, g_p, start = gw_raw[ids], p[ids], (tp0[ids], k0[ids])
+    # the group weights as given (not normalised): the sweep's exact re-check of
+    # near-ties then keeps exact ties, and the fewest predictions among them
+    threshold, _ = grouped_sweep(
+        values, labels, groups, g_w, g_p, beta, zero_division, weights, dtype,
+        compiled=compiled, start=start, outside=(above, below),
     )  # fmt: skip
     # the score from every group's counts at the threshold, as the full sweep makes it
-    # (solve_range's own comes from the bucket sums for rows, and renormalised weights)
     tp, k = _counts_at(sc, threshold, compiled, n_threads, parts)
     score = float((g_norm * fbeta_from_counts(tp, k, p, beta, zero_division)).sum())
     return threshold, score
