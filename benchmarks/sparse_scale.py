@@ -1,21 +1,33 @@
-"""Sparse top-k scores at extreme-multilabel scale: PerClassThreshold on CSR against np.sort.
+"""Sparse top-k scores at extreme-multilabel scale: fits on CSR beside np.sort of the stored data.
 
 Scores as extreme-multilabel models emit them: each row stores its ``k`` best
 labels (uniform label ids, scores in (0, 1)); an unstored entry is never
 predicted. Labels: about ``positives`` per row, half of them among the stored
-entries (scored higher), half elsewhere (never predictable). Reference:
-``np.sort`` of the stored values (``S.data``). Peak memory above the input is
-the process's high-water mark (``VmHWM``, reset before each fit) minus its
-resident size before the fit, against the matrix's bytes (data + indices +
-indptr). One process, fits in turn; medians of ``--repeats``.
+entries (scored higher), half elsewhere (never predictable).
 
-    .venv/bin/python benchmarks/sparse_scale.py [--rows 1e6 --labels 1e5 --stored 50]
+Every fit runs in a fresh child process, which makes the data, times
+``np.sort(S.data)`` (the reference, same process), then resets its peak
+resident size (``VmHWM``, through ``/proc/self/clear_refs``) and fits
+``--repeats`` times: time is the median, peak memory the high-water mark
+minus the resident size before the fits, against the matrix's bytes
+(data + indices + indptr). The numpy fallback runs with
+``F1OPT_DISABLE_NUMBA=1``.
+
+On AMD Zen 4 numpy's AVX-512 sort is microcoded-slow; run with
+``NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL"`` so the reference is numpy's
+AVX2 sort (the script prints the SIMD dispatch it ran with)::
+
+    NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL" .venv/bin/python benchmarks/sparse_scale.py
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import json
 import os
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,11 +35,14 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import limit_threads, median_time  # noqa: E402
-
-from f1opt import PerClassThreshold  # noqa: E402
+FITS = [
+    ("PerClassThreshold", "micro"),
+    ("PerClassThreshold", "macro"),
+    ("GlobalThreshold", "micro"),
+    ("GlobalThreshold", "macro"),
+    ("GlobalThreshold", "samples"),
+]
+ENGINES = ("compiled", "numpy")
 
 
 def _status(field):
@@ -39,14 +54,12 @@ def _status(field):
 
 
 def _reset_peak():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def make_data(n, n_labels, stored, positives, seed=0):
+    """Top-``stored`` CSR scores (float32) and CSR labels, about ``positives`` per row."""
     rng = np.random.default_rng(seed)
     cols = rng.integers(0, n_labels, size=(n, stored), dtype=np.int32)
     cols.sort(axis=1)
@@ -68,6 +81,54 @@ def make_data(n, n_labels, stored, positives, seed=0):
     return S, Y
 
 
+def simd_dispatch() -> str:
+    """numpy's SIMD extensions found / not found in this process (its runtime report)."""
+    from numpy._core._multiarray_umath import __cpu_baseline__, __cpu_dispatch__, __cpu_features__
+
+    found = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
+    missing = [f for f in __cpu_dispatch__ if not __cpu_features__.get(f)]
+    return (
+        f"numpy {np.__version__}; baseline {' '.join(__cpu_baseline__)}; dispatched "
+        f"{' '.join(found) or '-'}; not used {' '.join(missing) or '-'}; "
+        f"NPY_DISABLE_CPU_FEATURES={os.environ.get('NPY_DISABLE_CPU_FEATURES', '')!r}"
+    )
+
+
+def child(args) -> dict:
+    """One fit in this (fresh) process: time, reference, peak memory above the input."""
+    import f1opt
+
+    S, Y = make_data(int(args.rows), int(args.labels), args.stored, args.positives)
+    nbytes = S.data.nbytes + S.indices.nbytes + S.indptr.nbytes
+    cls, average = args.child
+    rule = getattr(f1opt, cls)(average=average)
+    rule.fit(S[:2000], Y[:2000])  # compile (or load) the kernels outside the timings
+    refs = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        np.sort(S.data)
+        refs.append(time.perf_counter() - start)
+    gc.collect()
+    base = _status("VmRSS")
+    _reset_peak()
+    times = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        rule.fit(S, Y)
+        times.append(time.perf_counter() - start)
+    peak = max(0, _status("VmHWM") - base)
+    return dict(
+        seconds=statistics.median(times),
+        ref=statistics.median(refs),
+        peak=peak,
+        nbytes=nbytes,
+        score=float(rule.best_score_),
+        nnz=int(S.nnz),
+        y_per_row=Y.nnz / S.shape[0],
+        simd=simd_dispatch(),
+    )
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=float, default=1e6)
@@ -75,32 +136,49 @@ def main(argv=None):
     p.add_argument("--stored", type=int, default=50, help="stored scores per row")
     p.add_argument("--positives", type=float, default=5.0, help="positive labels per row")
     p.add_argument("--repeats", type=int, default=3)
-    args = p.parse_args(argv)
-    limit_threads(1)
-    n, n_labels = int(args.rows), int(args.labels)
-    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    start = time.perf_counter()
-    S, Y = make_data(n, n_labels, args.stored, args.positives)
-    nbytes = S.data.nbytes + S.indices.nbytes + S.indptr.nbytes
-    print(
-        f"{n:.0e} rows x {n_labels:.0e} labels, {S.nnz:.3g} stored scores "
-        f"({nbytes / 1e6:.0f} MB), {Y.nnz / n:.2f} positive labels per row; "
-        f"made in {time.perf_counter() - start:.1f} s"
+    p.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
+    p.add_argument(
+        "--fits", nargs="+", default=[f"{c}:{a}" for c, a in FITS], help="Class:average ..."
     )
-    PerClassThreshold(average="micro").fit(S[:1000], Y[:1000])  # compile once
-    ref, _ = median_time(lambda: np.sort(S.data), args.repeats)
-    print(f"\nnp.sort of the {S.nnz:.3g} stored values: {ref:.3f} s\n")
-    print("| fit | s | / np.sort(S.data) | peak above input MB | / matrix bytes | F |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for average in ("micro", "macro"):
-        rule = PerClassThreshold(average=average)
-        base = _status("VmRSS")
-        _reset_peak()
-        seconds, _ = median_time(lambda: rule.fit(S, Y), args.repeats)  # noqa: B023
-        peak = max(0, _status("VmHWM") - base)
+    p.add_argument("--child", nargs=2, metavar=("CLASS", "AVERAGE"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args)))
+        return
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"cores: {os.cpu_count()}; {simd_dispatch()}")
+    common = ["--rows", str(args.rows), "--labels", str(args.labels), "--stored", str(args.stored)]
+    common += ["--positives", str(args.positives), "--repeats", str(args.repeats)]
+    rows = []
+    for fit in args.fits:
+        cls, average = fit.split(":")
+        for engine in args.engines:
+            env = dict(os.environ)
+            env.pop("F1OPT_DISABLE_NUMBA", None)
+            if engine == "numpy":
+                env["F1OPT_DISABLE_NUMBA"] = "1"
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--child", cls, average, *common]
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            rows.append((f"{cls} {average}", engine, r))
+            print(f"  done: {cls} {average} ({engine}) {r['seconds']:.2f} s", file=sys.stderr)
+    r0 = rows[0][2]
+    print(
+        f"\n{int(args.rows):.0e} rows x {int(args.labels):.0e} labels, {r0['nnz']:.3g} stored "
+        f"scores (float32, int32 indices; {r0['nbytes'] / 1e6:.0f} MB), "
+        f"{r0['y_per_row']:.2f} positive labels per row; each fit in a fresh process, "
+        f"median of {args.repeats}\n"
+    )
+    print(
+        "| fit | engine | fit s | np.sort(S.data) s | fit / np.sort | "
+        "peak above input MB | / matrix bytes | F |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, engine, r in rows:
         print(
-            f"| PerClassThreshold {average} | {seconds:.2f} | {seconds / ref:.1f} | "
-            f"{peak / 1e6:.0f} | {peak / nbytes:.1f} | {rule.best_score_:.4f} |"
+            f"| {name} | {engine} | {r['seconds']:.2f} | {r['ref']:.3f} | "
+            f"{r['seconds'] / r['ref']:.2f} | {r['peak'] / 1e6:.0f} | "
+            f"{r['peak'] / r['nbytes']:.2f} | {r['score']:.5f} |"
         )
     print(f"\nload average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 

@@ -85,6 +85,8 @@ class Settings:
         else the CPUs this process may run on, at most 8).
     min_chunk : int
         Fewest scores per thread.
+    sparse_chunk : int
+        Stored entries a sparse pass sorts at once (memory of its keys).
     """
 
     bucket_min_size: int = 1 << 16
@@ -97,6 +99,7 @@ class Settings:
     use_numba: bool = os.environ.get("F1OPT_DISABLE_NUMBA", "") in ("", "0")
     n_threads: int = _default_threads()
     min_chunk: int = 1 << 20
+    sparse_chunk: int = 1 << 24
 
     def bits(self, n_samples: int, n_labels: int = 1) -> int:
         """Key bits of the buckets: finer for more scores, at most ``max_buckets`` in all.
@@ -134,20 +137,34 @@ def _thread_pool(n_threads: int):
     return ThreadPoolExecutor(n_threads, thread_name_prefix="f1opt")
 
 
+def map_items(fn, items, settings: Settings = SETTINGS) -> list:
+    """``fn(item)`` for every item, on up to ``settings.n_threads`` threads, in order.
+
+    The compiled kernels release the GIL, so the items of one pass run on all
+    the cores. The pool is shared by every caller; a job must not wait for
+    another job of it.
+    """
+    items = list(items)
+    k = min(settings.n_threads, len(items))
+    if k <= 1:
+        return [fn(item) for item in items]
+    return list(_thread_pool(k).map(fn, items))
+
+
 def map_chunks(
     fn, n: int, settings: Settings = SETTINGS, parallel: bool = True, row_size: int = 1
 ) -> list:
     """``fn(start, stop)`` over consecutive chunks of ``range(n)``, on threads when worth it.
 
-    The compiled kernels release the GIL, so chunks of one pass run on all
-    ``settings.n_threads`` cores (each at least ``settings.min_chunk`` scores
-    of ``row_size`` each); the results come back in chunk order.
+    Chunks of at least ``settings.min_chunk`` scores (of ``row_size`` each),
+    one per thread (:func:`map_items`); the results come back in chunk order.
     """
     k = min(settings.n_threads, n * row_size // settings.min_chunk) if parallel else 1
     if k <= 1:
         return [fn(0, n)]
     bounds = [n * i // k for i in range(k + 1)]
-    return list(_thread_pool(k).map(fn, bounds[:-1], bounds[1:]))
+    chunks = zip(bounds[:-1], bounds[1:], strict=True)
+    return map_items(lambda chunk: fn(*chunk), chunks, settings)
 
 
 def _is_sparse(x) -> bool:
@@ -343,7 +360,7 @@ def global_search(
         )
     kind = choose(scores, y, sample_weight, settings=settings, engine=engine)
     if kind == "sparse":
-        return _sparse_global(scores, y, sample_weight, beta, average, zero_division)
+        return _sparse_global(scores, y, sample_weight, beta, average, zero_division, settings)
     if average == "micro":
         if kind == "dask":
             threshold, score, _, _ = binary(
@@ -444,7 +461,7 @@ def per_label(
         raise ValueError(f"per-label thresholds support micro, macro, weighted; got {average!r}")
     kind = choose(scores, y, sample_weight, settings=settings, engine=engine)
     if kind == "sparse":
-        candidates = _sparse_per_label_candidates(scores, y, sample_weight)
+        candidates = _sparse_per_label_candidates(scores, y, sample_weight, settings)
     elif kind == "dask":
         from .kernels import dask as _dask
 
@@ -493,14 +510,21 @@ def per_label(
 def check_sparse(scores, y, sample_weight):
     """Validate sparse scores (2-D, finite stored values) and labels of the same shape.
 
+    Stored scores are checked after duplicates are summed (as scipy sums
+    them), with two reductions (min and max) rather than a mask.
+
     Returns
     -------
-    rows, cols, values, labels : ndarrays of shape (nnz,)
-        The stored entries, row-major, each with its 0/1 label.
-    w_entries : ndarray of shape (nnz,) or None
-    pos_col, pos_row : ndarray
-        (Weighted) positives per label and per row, over every entry.
+    stored : f1opt.kernels.sparse.SparseScores
+        The scores, canonical, and the positions of the positive labels in
+        the same layout (CSC scores stay CSC), with the row weights.
+    pos_col : ndarray of float64 of shape (n_labels,)
+        (Weighted) positives of each label, over every entry.
+    pos_row : ndarray of float64 of shape (n_samples,)
+        (Weighted) positives of each row.
     w_rows : ndarray of shape (n_samples,) or None
+    dtype : numpy dtype
+        Dtype of the thresholds (that of the scores as given).
     """
     import scipy.sparse as sp
 
@@ -510,65 +534,84 @@ def check_sparse(scores, y, sample_weight):
     shape = scores.shape
     if len(shape) != 2 or shape[0] == 0 or shape[1] == 0:
         raise ValueError(f"sparse `scores` must be a non-empty 2-D matrix, got shape {shape}.")
-    rows, cols, values = _sparse.stored_entries(scores)
-    if values.dtype.kind not in "fiub":
-        raise ValueError(f"sparse `scores` must hold numbers, but got dtype {values.dtype}.")
-    if not np.isfinite(values).all():
-        raise ValueError("sparse `scores` stores NaN or infinite values (unstored means -inf).")
+    if scores.format not in ("csr", "csc"):
+        scores = sp.csr_array(scores)
+    if scores.data.dtype.kind not in "fiub":
+        raise ValueError(f"sparse `scores` must hold numbers, but got dtype {scores.data.dtype}.")
+    dtype = _cuts.threshold_dtype(scores.data.dtype)
     if sp.issparse(y):
-        y_coo = sp.coo_array(y)
-        if y_coo.shape != shape:
+        if y.shape != shape:
             raise ValueError(
-                f"`scores` and `y` must have the same shape, but got {shape} and {y_coo.shape}."
+                f"`scores` and `y` must have the same shape, but got {shape} and {y.shape}."
             )
-        if not np.isin(y_coo.data, (0, 1)).all():
+        if y.format not in ("csr", "csc", "coo"):
+            y = sp.csr_array(y)
+        if not ((y.data == 0) | (y.data == 1)).all():
             raise ValueError("`y` must contain only 0 and 1.")
+        positives = _sparse.compressed(y, by_rows=True)  # duplicates summed: still nonzero
+        if positives.nnz and not positives.data.all():
+            positives = positives.copy()
+            positives.eliminate_zeros()
     else:
         y = check_indicator_labels(y)
         if y.shape != shape:
             raise ValueError(
                 f"`scores` and `y` must have the same shape, but got {shape} and {y.shape}."
             )
+        positives = sp.csr_array(y)
     w_rows = None if sample_weight is None else check_sample_weight(sample_weight, shape[0])
-    keys = _sparse.label_positions(y, shape)
-    labels = _sparse.labels_at(keys, rows, cols, shape[1])
-    pos_rows, pos_cols = keys // shape[1], keys % shape[1]
-    wk = None if w_rows is None else w_rows[pos_rows]
-    pos_col = np.bincount(pos_cols, weights=wk, minlength=shape[1]).astype(np.float64)
-    pos_row = np.bincount(pos_rows, weights=wk, minlength=shape[0]).astype(np.float64)
-    w_entries = None
-    if w_rows is not None:
-        w_entries = w_rows[rows]
-        keep = w_entries > 0
-        rows, cols, values, labels, w_entries = (
-            a[keep] for a in (rows, cols, values, labels, w_entries)
-        )
-    return rows, cols, values, labels, w_entries, pos_col, pos_row, w_rows
+    per_row = np.diff(positives.indptr)
+    if w_rows is None:
+        pos_col = np.bincount(positives.indices, minlength=shape[1]).astype(np.float64)
+        pos_row = per_row.astype(np.float64)
+    else:
+        wk = np.repeat(w_rows, per_row)
+        pos_col = np.bincount(positives.indices, weights=wk, minlength=shape[1])
+        rows = np.repeat(np.arange(shape[0]), per_row)
+        pos_row = np.bincount(rows, weights=wk, minlength=shape[0]).astype(np.float64)
+    stored = _sparse.sparse_scores(scores, positives, w_rows)
+    data = stored.data
+    if data.size and not (np.isfinite(data.min()) and np.isfinite(data.max())):
+        raise ValueError("sparse `scores` stores NaN or infinite values (unstored means -inf).")
+    return stored, pos_col.astype(np.float64), pos_row, w_rows, dtype
 
 
-def _sparse_per_label_candidates(scores, y, sample_weight):
-    rows, cols, values, labels, w, pos_col, _, _ = check_sparse(scores, y, sample_weight)
-    return _cuts.grouped_cut_candidates(
-        values, labels, cols, scores.shape[1], pos_col, w, _cuts.threshold_dtype(values.dtype)
+def _sparse_options(settings: Settings) -> dict:
+    return dict(
+        compiled=compiled_kernels(settings),
+        n_parts=settings.n_threads,
+        chunk=settings.sparse_chunk,
+        map_parts=functools.partial(map_items, settings=settings),
     )
 
 
-def _sparse_global(scores, y, sample_weight, beta, average, zero_division):
-    rows, cols, values, labels, w, pos_col, pos_row, w_rows = check_sparse(scores, y, sample_weight)
-    dtype = _cuts.threshold_dtype(values.dtype)
+def _sparse_per_label_candidates(scores, y, sample_weight, settings: Settings = SETTINGS):
+    from .kernels import sparse as _sparse
+
+    stored, pos_col, _, _, dtype = check_sparse(scores, y, sample_weight)
+    return _sparse.cut_candidates(stored, pos_col, dtype=dtype, **_sparse_options(settings))
+
+
+def _sparse_global(
+    scores, y, sample_weight, beta, average, zero_division, settings: Settings = SETTINGS
+):
+    from .kernels import sparse as _sparse
+
+    stored, pos_col, pos_row, w_rows, dtype = check_sparse(scores, y, sample_weight)
+    options = _sparse_options(settings)
     if average == "micro":
-        c = _cuts.cut_candidates(values, labels, w, n_positives=pos_col.sum(), dtype=dtype)
-        threshold, score, _, _ = _cuts.best_cut(c, beta, zero_division)
+        flat = _sparse.cut_candidates(stored, pos_col.sum(), pooled=True, dtype=dtype, **options)
+        threshold, score, _, _ = _cuts.best_cut(flat.label(0), beta, zero_division)
         return threshold, score
     if average == "samples":
-        groups, p = rows, pos_row
+        p = pos_row
         gw = np.ones(scores.shape[0]) if w_rows is None else w_rows
     else:
-        groups, p = cols, pos_col
+        p = pos_col
         gw = np.ones(scores.shape[1]) if average == "macro" else pos_col
         if average == "weighted" and p.sum() == 0:
             return np.inf, float(zero_division)
-    return _cuts.grouped_sweep(
-        values, labels, groups, gw, p, beta, zero_division, w, dtype,
-        compiled=_sweep_kernels(None, values.size, SETTINGS),
+    return _sparse.grouped_search(
+        stored, average != "samples", gw, p, beta, zero_division, dtype,
+        settings.bits(int(stored.indptr[-1])), **options,
     )  # fmt: skip

@@ -353,3 +353,456 @@ def rows_in_range(bits, y, lo_key, hi_key, top_key, capacity):  # pragma: no cov
         above[i] = up
         above_positive[i] = up_positive
     return index[: min(count, capacity)], count, above, above_positive
+
+
+# ---------------------------------------------------------------- sparse scores
+# The compiled passes of f1opt.kernels.sparse over scipy.sparse scores in their
+# compressed layout (CSR: a major is a row, a minor a label; CSC: the reverse).
+# Every pass takes a range of majors or stored entries, so that a thread pool
+# can run the halves of a matrix at once (the kernels release the GIL).
+
+
+@numba.njit(inline="always")
+def _reversed_key(v):  # pragma: no cover - compiled
+    """The order-reversing uint64 sort key of ``float32(v)`` (``-0.0`` as ``+0.0``)."""
+    f = np.float32(np.float32(v) + np.float32(0.0))
+    key = np.uint64(_key(f.view(np.uint32)) & np.uint32(0xFFFFFFFF))
+    return key ^ np.uint64(0xFFFFFFFF)
+
+
+@numba.njit(inline="always")
+def _reversed_key_value(key):  # pragma: no cover - compiled
+    """The float32 value (as float64) of the low 32 bits of a :func:`_reversed_key`."""
+    k = np.uint32((key & np.uint64(0xFFFFFFFF)) ^ np.uint64(0xFFFFFFFF))
+    flip = np.uint32(0x80000000) if k >> np.uint32(31) else np.uint32(0xFFFFFFFF)
+    bits = np.uint32(k ^ flip)
+    return np.float64(bits.view(np.float32))
+
+
+@numba.njit(cache=True, nogil=True)
+def sparse_positives(
+    indptr, indices, data, y_indptr, y_indices, w, by_rows, m0, m1, labels, values, weights
+):  # pragma: no cover - compiled
+    """The stored entries of majors ``m0:m1`` that are positives: label, score, weight.
+
+    Both matrices are canonical (sorted minors, no duplicates) in the same
+    layout; ``y`` holds the positives only. Each major's two index lists are
+    merged. An entry of a row of weight 0 is absent. ``weights`` of length 0:
+    unweighted (``w`` empty too).
+
+    Returns
+    -------
+    count : int
+        Positives written to ``labels``, ``values``, ``weights``.
+    """
+    weighted = w.shape[0] > 0
+    count = 0
+    for m in range(m0, m1):
+        b, b_end = y_indptr[m], y_indptr[m + 1]
+        if b == b_end or (weighted and by_rows and w[m] <= 0):
+            continue
+        a, a_end = indptr[m], indptr[m + 1]
+        while a < a_end and b < b_end:
+            ia, ib = indices[a], y_indices[b]
+            if ia < ib:
+                a += 1
+            elif ia > ib:
+                b += 1
+            else:
+                wi = 1.0
+                if weighted:
+                    wi = w[m] if by_rows else w[ia]
+                if wi > 0:
+                    labels[count] = ia if by_rows else m
+                    values[count] = data[a]
+                    if weighted:
+                        weights[count] = wi
+                    count += 1
+                a += 1
+                b += 1
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def sparse_candidates(keys, n_groups):  # pragma: no cover - compiled
+    """The candidates of sorted positive keys (``label << 32 | reversed key``, float32 scores).
+
+    Returns
+    -------
+    cand_keys : ndarray of uint64 of shape (n_candidates + 1,)
+        Each distinct key once, then the sentinel ``2**64 - 1``.
+    values, tp : ndarray of float64 of shape (n_candidates,)
+        The score of each, and the positives holding it.
+    sizes : ndarray of int64 of shape (n_groups,)
+    """
+    m = keys.shape[0]
+    n = 0
+    for i in range(m):
+        n += i == 0 or keys[i] != keys[i - 1]
+    cand_keys = np.empty(n + 1, dtype=np.uint64)
+    values = np.empty(n)
+    tp = np.zeros(n)
+    sizes = np.zeros(n_groups, dtype=np.int64)
+    c = -1
+    for i in range(m):
+        key = keys[i]
+        if i == 0 or key != keys[i - 1]:
+            c += 1
+            cand_keys[c] = key
+            values[c] = _reversed_key_value(key)
+            sizes[np.int64(key >> np.uint64(32))] += 1
+        tp[c] += 1.0
+    cand_keys[n] = np.uint64(0xFFFFFFFFFFFFFFFF)
+    return cand_keys, values, tp, sizes
+
+
+@numba.njit(cache=True, nogil=True)
+def sparse_finish(counts, tp_at, highest, below_low, sizes):  # pragma: no cover - compiled
+    """Each label's running counts from the top candidate, and the score below each candidate.
+
+    ``counts`` and ``tp_at`` hold the entries and positives counted at each
+    candidate, ``highest`` the highest entry counted there, ``below_low`` the
+    highest entry below each label's lowest candidate.
+
+    Returns
+    -------
+    k, tp, below : ndarray of float64 of shape (n_candidates,)
+    """
+    n = counts.shape[0]
+    k = np.empty(n)
+    tp = np.empty(n)
+    below = np.empty(n)
+    c = 0
+    for j in range(sizes.shape[0]):
+        run_k = 0.0
+        run_tp = 0.0
+        for i in range(c, c + sizes[j]):
+            run_k += counts[i]
+            run_tp += tp_at[i]
+            k[i] = run_k
+            tp[i] = run_tp
+            below[i] = highest[i + 1] if i + 1 < c + sizes[j] else below_low[j]
+        c += sizes[j]
+    return k, tp, below
+
+
+@numba.njit(cache=True, nogil=True)
+def sparse_compact(
+    indptr, indices, data, w, by_rows, pooled, e0, e1, bounds, keys, values, weights
+):  # pragma: no cover - compiled
+    """Sort keys of the stored entries ``e0:e1`` at or above their label's lowest candidate.
+
+    The key of an entry of label ``j`` (0 for every entry when ``pooled``) is
+    ``j << 32 | reversed float32 key``: ascending keys order the entries by
+    label, then by score from the highest. ``values`` (length 0: not kept)
+    receives the exact scores (float64 scores, whose keys are rounded) and
+    ``weights`` (length 0: unweighted) the row weights, beside the keys.
+    ``bounds[j]`` holds label j's lowest candidate and the highest entry
+    below it, which the entries below it raise (one cache line for both).
+    An entry of a row of weight 0 is absent.
+
+    Returns
+    -------
+    count : int
+        Entries written.
+    """
+    weighted = w.shape[0] > 0
+    exact = values.shape[0] > 0
+    keep_w = weights.shape[0] > 0
+    count = 0
+    if by_rows and not weighted and not exact:  # the common case, its own loop: the
+        for i in range(e0, e1):  # label is the minor, and nothing else is kept
+            j = 0 if pooled else indices[i]
+            v = data[i]
+            keys[count] = (np.uint64(j) << np.uint64(32)) | _reversed_key(v)
+            above = v >= bounds[j, 0]
+            b = bounds[j, 1]
+            bounds[j, 1] = v if (not above) and v > b else b  # branch-free
+            count += above
+        return count
+    m = np.searchsorted(indptr, e0, side="right") - 1
+    e = e0
+    while e < e1:
+        stop = min(indptr[m + 1], e1)
+        wm = w[m] if weighted and by_rows else 1.0
+        if wm > 0:
+            for i in range(e, stop):
+                wi = wm
+                if weighted and not by_rows:
+                    wi = w[indices[i]]
+                    if wi <= 0:
+                        continue
+                j = 0 if pooled else (indices[i] if by_rows else m)
+                v = data[i]
+                keys[count] = (np.uint64(j) << np.uint64(32)) | _reversed_key(v)
+                if exact:
+                    values[count] = v
+                if keep_w:
+                    weights[count] = wi
+                above = v >= bounds[j, 0]
+                b = bounds[j, 1]
+                bounds[j, 1] = v if (not above) and v > b else b
+                count += above
+        e = stop
+        m += 1
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def sparse_merge(
+    keys, values, weights, cand_keys, cand_values, counts, highest
+):  # pragma: no cover
+    """Count sorted entries at the candidate each one first reaches.
+
+    ``keys`` ascending (:func:`sparse_compact`), ``cand_keys`` the keys of
+    the candidates in the same order (ascending, one sentinel ``2**64 - 1``
+    after the last). An entry is counted (its weight, or 1) at the first
+    candidate of its label whose score is at most its own, and raises that
+    candidate's ``highest`` entry. With ``values`` (exact float64 scores) the
+    candidates sharing the entry's rounded key are compared exactly.
+    """
+    exact = values.shape[0] > 0
+    weighted = weights.shape[0] > 0
+    p = 0
+    run_at = -1  # the candidate of the current run of entries, and their count
+    run = 0.0
+    for i in range(keys.shape[0]):
+        key = keys[i]
+        while cand_keys[p] < key:
+            p += 1
+        q = p
+        if exact:
+            v = values[i]
+            while cand_keys[q] == key and cand_values[q] > v:
+                q += 1
+        if q != run_at:  # the first entry of a run is its highest (float32 keys)
+            if run_at >= 0:
+                counts[run_at] += run
+            run_at, run = q, 0.0
+            if not exact:
+                v = _reversed_key_value(key)
+                if v > highest[q]:
+                    highest[q] = v
+        if exact and v > highest[q]:
+            highest[q] = v
+        run += weights[i] if weighted else 1.0
+    if run_at >= 0:
+        counts[run_at] += run
+
+
+@numba.njit(cache=True, nogil=True)
+def sparse_gather(
+    indptr, indices, data, y_indptr, y_indices, w, by_rows, group_by_label, low, m0, m1, values,
+    labels, groups, weights,
+):  # pragma: no cover - compiled  # fmt: skip
+    """The stored entries of majors ``m0:m1`` scoring at least ``low``, with label and group.
+
+    Each entry gets its 0/1 label (the majors' minors merged with those of
+    ``y``), its group (its label if ``group_by_label``, else its row) and
+    its row weight, into arrays of exactly ``count`` entries (of length 0:
+    the entries are only counted). An entry of a row of weight 0 is absent.
+
+    Returns
+    -------
+    count : int
+        Entries at least ``low``.
+    below : float
+        The highest entry below ``low`` (``-inf`` if none).
+    """
+    weighted = w.shape[0] > 0
+    capacity = values.shape[0]
+    below = -np.inf
+    count = 0
+    for m in range(m0, m1):
+        if weighted and by_rows and w[m] <= 0:
+            continue
+        b, b_end = y_indptr[m], y_indptr[m + 1]
+        for a in range(indptr[m], indptr[m + 1]):
+            v = np.float64(data[a])
+            minor = indices[a]
+            wi = 1.0
+            if weighted:
+                wi = w[m] if by_rows else w[minor]
+                if wi <= 0:
+                    continue
+            above = v >= low
+            below = v if (not above) and v > below else below  # branch-free
+            if count < capacity:  # written in any case, kept if above
+                while b < b_end and y_indices[b] < minor:
+                    b += 1
+                values[count] = data[a]
+                labels[count] = 1 if b < b_end and y_indices[b] == minor else 0
+                if group_by_label:
+                    groups[count] = minor if by_rows else m
+                else:
+                    groups[count] = m if by_rows else minor
+                if weighted:
+                    weights[count] = wi
+            count += above
+    return count, below
+
+
+@numba.njit(inline="always")
+def _key_of(v):  # pragma: no cover - compiled
+    """Order-preserving uint32 key of ``float32(v)`` (``-0.0`` as ``+0.0``)."""
+    f = np.float32(np.float32(v) + np.float32(0.0))
+    return _key(f.view(np.uint32))
+
+
+@numba.njit(cache=True, nogil=True)
+def sparse_group_deltas(
+    indptr, indices, data, y_indptr, y_indices, w, by_rows, m0, m1, shift, p, gw, b2,
+    zero_division, delta, gain, sizes,
+):  # pragma: no cover - compiled  # fmt: skip
+    """Add the per-bucket changes of a weighted sum of group F-betas, a group per major.
+
+    Each major's entries (``y`` merged in) are packed as ``key << 32 | index << 1
+    | label``, sorted, and walked from the top bucket (``key >> shift``) down,
+    as :func:`row_walk` walks a dense row: ``delta[b]`` gets the change of the
+    sum across bucket b, ``gain[b]`` the most a cut inside it can add at its
+    top edge, ``sizes[b]`` its entries.
+    ``p`` and ``gw`` are each major's positives and group weight. An entry of
+    a row of weight 0 is absent.
+    """
+    weighted = w.shape[0] > 0
+    longest = 0
+    for m in range(m0, m1):
+        longest = max(longest, indptr[m + 1] - indptr[m])
+    packed = np.empty(longest, dtype=np.uint64)
+    low = np.uint64(0xFFFFFFFF)
+    top = np.uint64(32 + shift)
+    for m in range(m0, m1):
+        wm = w[m] if weighted and by_rows else 1.0
+        if wm <= 0:
+            continue
+        start = indptr[m]
+        b, b_end = y_indptr[m], y_indptr[m + 1]
+        n = 0
+        for a in range(start, indptr[m + 1]):
+            minor = indices[a]
+            if weighted and not by_rows and w[minor] <= 0:
+                continue
+            while b < b_end and y_indices[b] < minor:
+                b += 1
+            label = np.uint64(1) if b < b_end and y_indices[b] == minor else np.uint64(0)
+            key = np.uint64(_key_of(data[a]))
+            packed[n] = (key << np.uint64(32)) | (np.uint64(a - start) << np.uint64(1)) | label
+            n += 1
+        if n == 0:
+            continue
+        run = packed[:n]
+        run.sort()
+        pm, gm = p[m], gw[m]
+        tp = 0.0
+        k = 0.0
+        f0 = _fbeta(0.0, 0.0, pm, b2, zero_division)
+        i = n - 1
+        while i >= 0:
+            bucket = run[i] >> top
+            npos = 0.0
+            nall = 0.0
+            count = 0
+            while i >= 0 and (run[i] >> top) == bucket:
+                wi = wm
+                if weighted and not by_rows:
+                    wi = w[indices[start + np.int64((run[i] & low) >> np.uint64(1))]]
+                npos += wi * np.float64(run[i] & np.uint64(1))
+                nall += wi
+                count += 1
+                i -= 1
+            bound = f0  # no positive in the run: no cut inside it gains
+            if npos > 0:
+                bound = _fbeta(tp + npos, k + npos, pm, b2, zero_division)
+            tp += npos
+            k += nall
+            f1 = _fbeta(tp, k, pm, b2, zero_division)
+            bi = np.int64(bucket)
+            delta[bi] += gm * (f1 - f0)
+            gain[bi] += gm * (bound - f0)
+            sizes[bi] += count
+            f0 = f1
+
+
+@numba.njit(cache=True, nogil=True)
+def sparse_group_range(
+    indptr, indices, data, y_indptr, y_indices, w, by_rows, m0, m1, lo_key, hi_key, values,
+    labels, weights, groups, tp0, k0,
+):  # pragma: no cover - compiled  # fmt: skip
+    """The entries of majors ``m0:m1`` whose key is in ``[lo_key, hi_key]``, a group per major.
+
+    Fills ``values``, ``labels``, ``weights`` (length 0: unweighted) and
+    ``groups`` (the major) up to their length (length 0: only counts), and
+    adds each major's (weighted) positives and entries above ``hi_key`` to
+    ``tp0`` and ``k0``. An entry of a row of weight 0 is absent.
+
+    Returns
+    -------
+    count : int
+        Entries in the range.
+    above, below : float
+        The lowest score above the range and the highest below it (``inf`` /
+        ``-inf`` if none).
+    """
+    weighted = w.shape[0] > 0
+    capacity = values.shape[0]
+    above = np.inf
+    below = -np.inf
+    count = 0
+    for m in range(m0, m1):
+        wm = w[m] if weighted and by_rows else 1.0
+        if wm <= 0:
+            continue
+        b, b_end = y_indptr[m], y_indptr[m + 1]
+        for a in range(indptr[m], indptr[m + 1]):
+            minor = indices[a]
+            wi = wm
+            if weighted and not by_rows:
+                wi = w[minor]
+                if wi <= 0:
+                    continue
+            v = np.float64(data[a])
+            key = _key_of(data[a])
+            if key < lo_key:
+                below = max(below, v)
+                continue
+            while b < b_end and y_indices[b] < minor:
+                b += 1
+            label = 1 if b < b_end and y_indices[b] == minor else 0
+            if key > hi_key:
+                above = min(above, v)
+                tp0[m] += wi * label
+                k0[m] += wi
+                continue
+            if count < capacity:
+                values[count] = data[a]
+                labels[count] = label
+                groups[count] = m
+                if weighted:
+                    weights[count] = wi
+            count += 1
+    return count, above, below
+
+
+@numba.njit(cache=True, nogil=True)
+def sparse_group_counts(
+    indptr, indices, data, y_indptr, y_indices, w, by_rows, threshold, m0, m1, tp, k
+):  # pragma: no cover - compiled
+    """Add each major's (weighted) positives and entries scoring at least ``threshold``."""
+    weighted = w.shape[0] > 0
+    for m in range(m0, m1):
+        wm = w[m] if weighted and by_rows else 1.0
+        if wm <= 0:
+            continue
+        b, b_end = y_indptr[m], y_indptr[m + 1]
+        for a in range(indptr[m], indptr[m + 1]):
+            if data[a] < threshold:
+                continue
+            minor = indices[a]
+            wi = wm
+            if weighted and not by_rows:
+                wi = w[minor]
+            while b < b_end and y_indices[b] < minor:
+                b += 1
+            if b < b_end and y_indices[b] == minor:
+                tp[m] += wi
+            k[m] += wi
