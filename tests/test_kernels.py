@@ -286,7 +286,7 @@ def test_bad_weights_are_named():
     for w, message in [
         ([1.0, -1.0], "non-negative"),
         ([1.0, np.nan], "finite"),
-        ([1.0], "one weight per sample"),
+        ([1.0], "one weight per row"),
         ([0.0, 0.0], "zero for every sample"),
     ]:
         with pytest.raises(ValueError, match=message):

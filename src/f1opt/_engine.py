@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validation import check_sample_weight
 from .kernels import buckets as _buckets
 from .kernels import cuts as _cuts
 from .kernels.dask import is_dask_collection
@@ -237,31 +238,13 @@ def check_block(scores, y, w, multilabel: bool, index: int):
     try:
         scores, y = check_scores_and_labels(scores, y, multilabel=multilabel)
         if w is not None:
-            w = check_sample_weight(w, scores.shape[0])
+            w = check_sample_weight(w, scores.shape[0], allow_all_zero=True)
     except ValueError as exc:
         raise ValueError(f"{str(exc).rstrip('.')} (in partition {index}).") from None
     scores, y, w = drop_zero_weights(scores, y, w)
     if multilabel:
         scores, y = np.ascontiguousarray(scores), np.ascontiguousarray(y)
     return scores, y, w
-
-
-def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
-    """Per-row weights: 1-D, ``n_samples`` long, finite and non-negative, not all zero."""
-    w = np.asarray(sample_weight)
-    if w.dtype == object or not (
-        np.issubdtype(w.dtype, np.number) or np.issubdtype(w.dtype, np.bool_)
-    ):
-        raise ValueError(f"`sample_weight` must contain numbers, but got dtype {w.dtype}.")
-    w = w.astype(np.float64)
-    if w.ndim != 1 or w.shape[0] != n_samples:
-        raise ValueError(
-            f"`sample_weight` must be 1-D with one weight per sample ({n_samples}), "
-            f"but got shape {w.shape}."
-        )
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise ValueError("`sample_weight` must be finite and non-negative.")
-    return w
 
 
 def _dtype_of(x):
@@ -559,7 +542,7 @@ def check_sparse(scores, y, sample_weight):
                 f"`scores` and `y` must have the same shape, but got {shape} and {y.shape}."
             )
         positives = sp.csr_array(y)
-    w_rows = None if sample_weight is None else check_sample_weight(sample_weight, shape[0])
+    w_rows = check_sample_weight(sample_weight, shape[0], allow_all_zero=True)
     per_row = np.diff(positives.indptr)
     if w_rows is None:
         pos_col = np.bincount(positives.indices, minlength=shape[1]).astype(np.float64)

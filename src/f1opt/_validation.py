@@ -222,6 +222,9 @@ def check_sample_weight(
 ):
     """Validate per-row weights: ``None``, or non-negative finite numbers, one per row.
 
+    The one check of weights for every part of f1opt (deciders, searches,
+    Dask partitions, sparse scores, metrics).
+
     Parameters
     ----------
     sample_weight : array-like of shape (n_samples,) or None
@@ -243,14 +246,18 @@ def check_sample_weight(
         raise ValueError(f"`{name}` must hold numbers, not booleans.")
     if array.ndim != 1 or array.shape[0] != n_samples:
         raise ValueError(
-            f"`{name}` must be 1-D with one weight per row ({n_samples}), but got shape "
+            f"`{name}` must be 1-D with one weight per row ({n_samples} rows), but got shape "
             f"{array.shape}."
         )
     array = array.astype(np.float64)
-    if not np.isfinite(array).all():
-        raise ValueError(f"`{name}` contains NaN or infinite values.")
-    if (array < 0).any():
-        raise ValueError(f"`{name}` must be non-negative, but its minimum is {array.min()!r}.")
+    if array.size:
+        low, high = array.min(), array.max()  # NaN makes both NaN: no temporary mask
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise ValueError(f"`{name}` contains NaN or infinite values (weights must be finite).")
+        if low < 0:
+            raise ValueError(f"`{name}` must be non-negative, but its minimum is {low!r}.")
     if not allow_all_zero and not (array > 0).any():
-        raise ValueError(f"`{name}` must contain at least one positive weight (all are 0).")
+        raise ValueError(
+            f"`{name}` is zero for every sample: at least one positive weight is needed."
+        )
     return array

@@ -16,6 +16,7 @@ from ._validation import (
     check_beta,
     check_binary_labels,
     check_indicator_labels,
+    check_sample_weight,
     check_scores,
     check_scores_and_labels,
     check_zero_division,
@@ -148,7 +149,11 @@ def _fbeta(y, y_pred, *, beta, average, zero_division, sample_weight=None) -> fl
             f"`y_true` and `y_pred` must have the same shape, but got {yt.shape} and {yp.shape}."
         )
     n = yt.shape[0]
-    w = np.ones(n) if sample_weight is None else _engine.check_sample_weight(sample_weight, n)
+    w = (
+        np.ones(n)
+        if sample_weight is None
+        else check_sample_weight(sample_weight, n, allow_all_zero=True)
+    )
     if sparse:
         wd = sp.diags_array(w)
         tp_m, k_m, p_m = wd @ yt.multiply(yp), wd @ yp, wd @ yt
@@ -361,10 +366,7 @@ def _check_width_shape(shape, n_labels, name):
 def _check_row_weights(sample_weight, n_samples):
     if sample_weight is None:
         return None
-    w = _engine.check_sample_weight(sample_weight, n_samples)
-    if not (w > 0).any():
-        raise ValueError("`sample_weight` is zero for every sample; at least one must be > 0.")
-    return w
+    return check_sample_weight(sample_weight, n_samples)
 
 
 @_io.register_decider

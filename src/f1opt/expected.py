@@ -100,6 +100,7 @@ from ._validation import (
     check_beta,
     check_binary_labels,
     check_indicator_labels,
+    check_sample_weight,
     check_scores,
     check_scores_and_labels,
     check_zero_division,
@@ -1816,19 +1817,6 @@ def platt_sigmoid(scores, y, sample_weight=None) -> tuple[float, float]:
     return float(a), float(b)
 
 
-def _check_sample_weight(sample_weight, n: int):
-    if sample_weight is None:
-        return None
-    weight = np.asarray(sample_weight, dtype=np.float64)
-    if weight.shape != (n,):
-        raise ValueError(
-            f"`sample_weight` must have shape ({n},), one weight per row, but got {weight.shape}."
-        )
-    if not np.isfinite(weight).all() or (weight < 0).any():
-        raise ValueError("`sample_weight` must be finite and non-negative.")
-    return weight
-
-
 def _apply_calibrator(calibrator: dict, scores: np.ndarray) -> np.ndarray:
     if "x" in calibrator:
         return np.interp(scores, calibrator["x"], calibrator["y"])
@@ -2017,7 +2005,7 @@ class ExpectedF1(BaseDecider):
             return self._fit_sparse(scores, y, sample_weight)
         scores, y = check_scores_and_labels(scores, y, multilabel=multilabel)
         scores = scores.astype(np.float64, copy=False)
-        weight = _check_sample_weight(sample_weight, scores.shape[0])
+        weight = check_sample_weight(sample_weight, scores.shape[0])
         if self.calibration is None:
             calibrators = []
         elif multilabel:
@@ -2042,7 +2030,7 @@ class ExpectedF1(BaseDecider):
             raise ValueError(
                 f"`scores` and `y` must have the same shape, but got {(n, n_labels)} and {y.shape}."
             )
-        weight = _check_sample_weight(sample_weight, n)
+        weight = check_sample_weight(sample_weight, n)
         calibrators = []
         if self.calibration is not None:
             entries_s.sort_indices()
@@ -2209,7 +2197,9 @@ class ExpectedF1(BaseDecider):
                 beta=beta,
                 average=self.average,
                 zero_division=zero_division,
-                sample_weight=_check_sample_weight(sample_weight, prediction.shape[0]),
+                sample_weight=check_sample_weight(
+                    sample_weight, prediction.shape[0], allow_all_zero=True
+                ),
             )
         )
 

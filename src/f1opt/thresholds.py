@@ -219,10 +219,9 @@ def _check_weights(sample_weight, n):
         return None
     if is_dask_collection(sample_weight):
         return sample_weight
-    w = _engine.check_sample_weight(sample_weight, n)
-    if not (w > 0).any():
-        raise ValueError("`sample_weight` is zero for every sample; at least one must be > 0.")
-    return w
+    from ._validation import check_sample_weight
+
+    return check_sample_weight(sample_weight, n)
 
 
 def _no_positive_error(name="y_true"):
