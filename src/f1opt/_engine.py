@@ -5,13 +5,15 @@ Engines (every one gives the same thresholds and F on the same data):
 ``"sort"``
     sort and scan (:mod:`f1opt.kernels.cuts`); small inputs.
 ``"buckets"``
-    two counting passes on float32 keys prune most scores before a small sort
+    counting passes on float32 keys narrow, level by level, the key range
+    that can hold the optimum; only that range is gathered and solved exactly
     (:mod:`f1opt.kernels.buckets`), numpy passes; for the global macro /
-    weighted / samples searches the passes bound the objective per bucket and
-    only the key range that can hold the optimum is swept (a full sort only
-    when that range is most of the data or the empty cut is nearly best).
+    weighted / samples searches the passes bound the objective per bucket (a
+    full sort only when that range is most of the data or the empty cut is
+    nearly best).
 ``"compiled"``
-    the same passes compiled with numba (:mod:`f1opt.kernels.compiled`).
+    the same passes compiled with numba (:mod:`f1opt.kernels.compiled`), each
+    split over ``Settings.n_threads`` threads (:func:`map_chunks`).
 ``"dask"``
     the counting passes as a map/reduce over Dask partitions (:mod:`f1opt.kernels.dask`).
 ``"sparse"``
@@ -22,8 +24,8 @@ Engines (every one gives the same thresholds and F on the same data):
 collection anywhere -> ``"dask"``, at least ``bucket_min_size`` samples ->
 ``"compiled"`` (``"buckets"`` without numba), else ``"sort"``. Every setting
 is a field of :class:`Settings`; :data:`SETTINGS` is read once at import
-(``F1OPT_DISABLE_NUMBA=1`` in the environment turns numba off) and never
-reassigned. Pass another ``Settings`` (``dataclasses.replace(SETTINGS, ...)``)
+(``F1OPT_DISABLE_NUMBA=1`` in the environment turns numba off,
+``F1OPT_NUM_THREADS`` caps the threads) and never reassigned. Pass another ``Settings`` (``dataclasses.replace(SETTINGS, ...)``)
 or ``engine=`` to any function here to choose explicitly.
 
 Inputs reaching this module are validated, except Dask partitions (checked
