@@ -454,3 +454,20 @@ def test_bucketed_samples_keeps_an_exact_tie_to_the_fewest_predictions(engine_na
             got = _bucketed_global(S2, Y2, w, 0.5, average, 1.0, 8, engine_name, refine)
             assert got[0] == want[0]
             assert got[1] == pytest.approx(want[1], abs=1e-12)
+
+
+def test_finer_levels_on_the_gathered_entries_give_the_same_cut(engine):
+    """A gathered range larger than the in-memory limit is counted again on its entries."""
+    rng = np.random.default_rng(11)
+    n = 300_000
+    y = (rng.random(n) < 0.1).astype(np.int8)
+    w = rng.integers(1, 4, n).astype(float)
+    for s in (
+        rng.normal(0.3 + 0.3 * y, 0.15).astype(np.float32),
+        np.round(rng.normal(0.3 + 0.3 * y, 0.15), 4),  # float64 with ties
+    ):
+        for weights in (None, w):
+            expected = best_cut(cut_candidates(s, y, weights), 1.0)
+            # few bits: a wide first range, so the gathered entries take more levels
+            got = bucketed(s, y, 1.0, 10, engine, max_gather=1 << 22, w=weights, chunks=True)
+            assert best_cut(got, 1.0) == expected

@@ -25,8 +25,9 @@ collection anywhere -> ``"dask"``, at least ``bucket_min_size`` samples ->
 ``"compiled"`` (``"buckets"`` without numba), else ``"sort"``. Every setting
 is a field of :class:`Settings`; :data:`SETTINGS` is read once at import
 (``F1OPT_DISABLE_NUMBA=1`` in the environment turns numba off,
-``F1OPT_NUM_THREADS`` caps the threads) and never reassigned. Pass another ``Settings`` (``dataclasses.replace(SETTINGS, ...)``)
-or ``engine=`` to any function here to choose explicitly.
+``F1OPT_NUM_THREADS`` caps the threads) and never reassigned. Pass another
+``Settings`` (``dataclasses.replace(SETTINGS, ...)``) or ``engine=`` to any
+function here to choose explicitly.
 
 Inputs reaching this module are validated, except Dask partitions (checked
 one by one here) and sparse matrices (checked here). Rows of weight 0 are

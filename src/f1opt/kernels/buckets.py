@@ -343,7 +343,13 @@ def _plan_level(counts, ranges, n_positives, beta, average, max_iter, noise=0.0)
     in the next range), ``has`` (the label has a cut to solve), and the
     dense per-bucket arrays a single-key level needs.
     """
-    ids = np.flatnonzero(counts.any(axis=(0, 2)))  # buckets non-empty in some label
+    if counts.shape[2] == 3:
+        filled = counts[..., 2]
+    elif counts.dtype.kind in "iu":
+        filled = counts[..., 0] | counts[..., 1]
+    else:  # float counts (summed over Dask partitions)
+        filled = counts[..., 0] + counts[..., 1]
+    ids = np.flatnonzero(filled.any(axis=0))  # buckets non-empty in some label
     used = counts[:, ids, :].astype(np.float64)
     n_labels, m = counts.shape[0], ids.size
     pos = used[..., 1]
@@ -446,7 +452,7 @@ def _micro_bounds(tp_incl, k_incl, k_bound, nonempty, has_pos, ranges, n_positiv
 
 def range_search(
     histogram, gather, n_labels, beta, average, bits, max_gather, dtype, max_iter=100,
-    fine_bits=None, window=None, final_ranges=None, noise=0.0,
+    fine_bits=None, window=None, final_ranges=None, noise=0.0, compiled=None,
 ):  # fmt: skip
     """Cut candidates of every label holding its optimal cut, by narrowing key ranges.
 
@@ -505,6 +511,8 @@ def range_search(
         standard errors of the best (the ranges then hold the optimum of the
         larger data, probably, which makes them a ``window`` for it); the
         candidates are still exact for the sample itself.
+    compiled : module, optional
+        For the finer levels counted on the gathered entries of one label.
 
     Returns
     -------
@@ -538,13 +546,7 @@ def range_search(
         small = float(plan["size"][~single].sum()) <= max_gather
         if small or not refine.any() or level == _MAX_LEVELS - 1:
             break
-        lo, hi = plan["lo"], plan["hi"]  # a label without a cut to solve counts nothing more
-        bitlen = np.frexp((hi - lo).astype(np.float64))[1].astype(np.int64)  # exact below 2**53
-        has = plan["has"]
-        ranges = _Ranges(
-            lo, hi, np.maximum(bitlen - fine_bits, 0), np.where(has, plan["tp_above"], 0.0),
-            np.where(has, plan["k_above"], 0.0), np.where(has, plan["below"], 0.0),
-        )  # fmt: skip
+        ranges = _next_ranges(plan, fine_bits)
         n_buckets = 1 << fine_bits
     need = plan["has"] & ~single
     lo = np.where(need, plan["lo"], KEY_MAX)
@@ -556,21 +558,83 @@ def range_search(
         np.all(~need | ((lo >= window[0]) & (hi <= window[1])))
     )
     if need.any() and inside:
-        values, labels, weights, groups = _entries_inside(prefetched, lo, hi)
+        entries = _entries_inside(prefetched, lo, hi)
     elif need.any():
-        values, labels, weights, groups = gather(lo, hi, capacity)
+        entries = gather(lo, hi, capacity)
     else:
-        values, labels, weights, groups = np.empty(0), np.empty(0, np.uint8), None, np.empty(0, int)
-    return _flat_candidates(
-        values, labels, weights, groups, single, plan, ranges, n_positives, dtype
+        entries = np.empty(0), np.empty(0, np.uint8), None, np.empty(0, int)
+    # finer levels on the gathered entries alone: in memory, no pass over the data
+    for _ in range(_MAX_LEVELS):
+        if entries[0].size <= _SMALL_GATHER or (plan["everything_below"] & need).any():
+            break
+        # some eight entries a bucket, as on the data (Settings.bits)
+        per_label = entries[0].size / max(int(need.sum()), 1)
+        mem_bits = int(np.clip(np.log2(max(per_label, 2.0)) - 3, 4, fine_bits))
+        finer_ranges = _next_ranges(plan, mem_bits)
+        counts = _entries_histogram(entries, finer_ranges, 1 << mem_bits, compiled)
+        finer = _plan_level(counts, finer_ranges, n_positives, beta, average, max_iter, noise)
+        finer_single = (
+            finer["has"] & (finer_ranges.shift == 0) & exact_keys & ~finer["everything_below"]
+        )
+        finer_need = finer["has"] & ~finer_single
+        if float(finer["size"][finer_need].sum()) > entries[0].size / 2:
+            break  # not worth another level
+        plan, ranges, single, need = finer, finer_ranges, finer_single, finer_need
+        entries = _entries_inside(
+            entries, np.where(need, plan["lo"], KEY_MAX), np.where(need, plan["hi"], KEY_MAX),
+            compiled,
+        )  # fmt: skip
+    return _flat_candidates(*entries, single, plan, ranges, n_positives, dtype)
+
+
+#: gathered entries beyond which one more level is counted on them (in memory)
+_SMALL_GATHER = 1 << 14
+
+
+def _next_ranges(plan, fine_bits) -> _Ranges:
+    """The ranges of the next level: each label's planned range in ``2**fine_bits`` buckets."""
+    has = plan["has"]
+    lo, hi = plan["lo"], plan["hi"]  # a label without a cut to solve counts nothing more
+    bitlen = np.frexp((hi - lo).astype(np.float64))[1].astype(np.int64)  # exact below 2**53
+    return _Ranges(
+        lo, hi, np.maximum(bitlen - fine_bits, 0), np.where(has, plan["tp_above"], 0.0),
+        np.where(has, plan["k_above"], 0.0), np.where(has, plan["below"], 0.0),
+    )  # fmt: skip
+
+
+def _entries_histogram(entries, ranges: _Ranges, n_buckets: int, compiled=None) -> np.ndarray:
+    """:func:`range_histogram_2d` of gathered ``(values, labels, weights, groups)`` entries."""
+    values, labels, weights, groups = entries
+    n_labels, slots = ranges.lo.size, _slots(weights)
+    if n_labels == 1:
+        lo, hi, shift = int(ranges.lo[0]), int(ranges.hi[0]), int(ranges.shift[0])
+        counts = range_histogram(values, labels, lo, hi, shift, weights, compiled)
+        padded = np.zeros((1, n_buckets, slots), dtype=counts.dtype)
+        padded[0, : counts.shape[0]] = counts
+        return padded
+    keys = keys32(values).astype(np.int64)
+    lo, hi = ranges.lo[groups], ranges.hi[groups]
+    inside = (keys >= lo) & (keys <= hi)
+    bucket = groups[inside] * n_buckets + (
+        (keys[inside] - lo[inside]) >> ranges.shift[groups[inside]]
     )
+    size = slots * n_labels * n_buckets
+    if weights is None:
+        counts = np.bincount(bucket * 2 + labels[inside], minlength=size)
+    else:
+        counts = np.bincount(bucket * 3 + labels[inside], weights=weights[inside], minlength=size)
+        counts[2::3] += np.bincount(bucket, minlength=size // 3)
+    return counts.reshape(n_labels, n_buckets, slots)
 
 
-def _entries_inside(entries, lo, hi):
+def _entries_inside(entries, lo, hi, compiled=None):
     """The gathered ``(values, labels, weights, groups)`` inside their label's ``[lo, hi]``."""
     values, labels, weights, groups = entries
-    keys = keys32(values).astype(np.int64)
-    keep = (keys >= lo[groups]) & (keys <= hi[groups])
+    if lo.size == 1:
+        keep = range_indices(values, int(lo[0]), int(hi[0]), values.size, compiled)
+    else:
+        keys = keys32(values).astype(np.int64)
+        keep = (keys >= lo[groups]) & (keys <= hi[groups])
     return values[keep], labels[keep], None if weights is None else weights[keep], groups[keep]
 
 
@@ -622,8 +686,14 @@ def _serial(fn, n):
     return [fn(0, n)]
 
 
-def _summed(parts, weighted):
-    total = parts[0].astype(np.float64 if weighted else np.int64)
+def _summed(parts, weighted, n_scores):
+    """The counts of the chunks of ``n_scores`` scores added up (uint32 while they fit)."""
+    if len(parts) == 1:
+        return parts[0]
+    if not weighted and n_scores < 2**32 and all(q.dtype == np.uint32 for q in parts):
+        total = parts[0].copy()
+    else:
+        total = parts[0].astype(np.float64 if weighted else np.int64)
     for other in parts[1:]:
         total += other
     return total
@@ -673,9 +743,25 @@ def bucketed_cut_candidates(
             wp = None if w is None else w[a:b]
             return range_histogram(scores[a:b], y[a:b], lo[0], hi[0], shift[0], wp, compiled)
 
-        return _summed(map_chunks(part, scores.shape[0]), w is not None)[None], exact_keys
+        parts = map_chunks(part, scores.shape[0])
+        return _summed(parts, w is not None, scores.size)[None], exact_keys
 
     def gather(lo, hi, capacity):
+        if w is None and compiled is not None and exact_keys:
+            # the scores and labels written as the pass reads them
+            def values_part(a, b):
+                bound = int(min(capacity, b - a))
+                bits = scores[a:b].view(np.uint32)
+                found = compiled.range_values(
+                    bits, y[a:b], np.uint32(lo[0]), np.uint32(hi[0]), bound
+                )
+                return _checked(found[:2], found[2], bound)
+
+            parts = map_chunks(values_part, scores.shape[0])
+            values = np.concatenate([q[0] for q in parts]).view(np.float32)
+            labels = np.concatenate([q[1] for q in parts])
+            return values, labels, None, np.zeros(values.size, np.int64)
+
         def part(a, b):
             return range_indices(scores[a:b], lo[0], hi[0], capacity, compiled) + a
 
@@ -687,7 +773,7 @@ def bucketed_cut_candidates(
     exact_keys = scores.dtype == np.float32
     flat = range_search(
         histogram, gather, 1, beta, "macro", bits, max_gather, dtype, final_ranges=final_ranges,
-        noise=noise,
+        noise=noise, compiled=compiled,
     )  # fmt: skip
     return flat.label(0)
 
@@ -725,7 +811,7 @@ def per_label_cut_candidates(
             wp = None if w is None else w[a:b]
             return range_histogram_2d(scores[a:b], y[a:b], lo, hi, shift, n_buckets, wp, compiled)
 
-        return _summed(map_chunks(part, scores.shape[0]), w is not None), exact_keys
+        return _summed(map_chunks(part, scores.shape[0]), w is not None, scores.size), exact_keys
 
     def gather(lo, hi, capacity):
         def part(a, b):
@@ -740,7 +826,7 @@ def per_label_cut_candidates(
     exact_keys = scores.dtype == np.float32
     return range_search(
         histogram, gather, n_labels, beta, average, bits, max_gather, dtype, max_iter, fine_bits,
-        final_ranges=final_ranges, noise=noise,
+        final_ranges=final_ranges, noise=noise, compiled=compiled,
     )  # fmt: skip
 
 
@@ -763,7 +849,7 @@ def per_label_counts(
         w = None if sample_weight is None else sample_weight[a:b]
         return range_histogram_2d(scores[a:b], y[a:b], lo, hi, shift, 1 << bits, w, compiled)
 
-    return _summed(map_chunks(part, scores.shape[0]), sample_weight is not None)
+    return _summed(map_chunks(part, scores.shape[0]), sample_weight is not None, scores.size)
 
 
 # ---------------------------------------------------------------- global sweeps by buckets

@@ -117,6 +117,27 @@ def range_indices(bits, lo_key, hi_key, capacity):  # pragma: no cover - compile
 
 
 @numba.njit(cache=True, nogil=True)
+def range_values(bits, y, lo_key, hi_key, capacity):  # pragma: no cover - compiled
+    """The float32 ``bits`` with a key in ``[lo_key, hi_key]``, their labels, and their number.
+
+    Written as they are read (no second access to the scores); at most
+    ``capacity`` of them, as :func:`range_indices`.
+    """
+    values = np.empty(capacity + 1, dtype=np.uint32)
+    labels = np.empty(capacity + 1, dtype=np.uint8)
+    width = hi_key - lo_key
+    count = 0
+    for i in range(bits.shape[0]):
+        b = bits[i]
+        at = min(count, capacity)
+        values[at] = b  # branch-free: kept only when inside
+        labels[at] = y[i]
+        count += (_fkey(b) - lo_key) <= width
+    kept = min(count, capacity)
+    return values[:kept], labels[:kept], count
+
+
+@numba.njit(cache=True, nogil=True)
 def range_entries_2d(bits, lo, width, capacity):  # pragma: no cover - compiled
     """Flat indices ``i * L + j`` of the entries inside their column's range, and their number.
 
