@@ -260,9 +260,14 @@ def _brute_two_class(P, y, weight=None):
                     if 0 <= cand <= np.pi / 2:
                         angles.append(cand)
     angles = np.unique(angles)
-    probes = np.concatenate([angles, (angles[1:] + angles[:-1]) / 2])
-    for t in probes:
-        s = np.sin(t) * P[:, 1] - np.cos(t) * P[:, 0]
+    angles = angles[np.append(True, np.diff(angles) > 1e-9)]  # one angle computed two ways
+    # between critical angles the order of the scores is fixed, so their midpoints
+    # (and the quadrant's edges, exactly) give every rule; at a critical angle itself
+    # some scores tie, and rounding would split ties no rule can split
+    directions = [(1.0, 0.0), (0.0, 1.0)]  # (sin t, cos t) at t = pi/2 and t = 0
+    directions += [(np.sin(t), np.cos(t)) for t in (angles[1:] + angles[:-1]) / 2]
+    for sin_t, cos_t in directions:
+        s = sin_t * P[:, 1] - cos_t * P[:, 0]
         values = np.unique(s)
         cuts = np.concatenate([[values[0] - 1], (values[1:] + values[:-1]) / 2, [values[-1] + 1]])
         for cut in cuts:

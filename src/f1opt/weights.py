@@ -320,6 +320,10 @@ def joint_move(probability, other_max, other_arg, y, k, n_classes, beta, sample_
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         crit = (m[i] - m[j]) / dp
     crit = np.unique(crit[(dp != 0) & np.isfinite(crit) & (crit > 0)])
+    # one breakpoint computed from several pairs differs in its last bits: a "midpoint"
+    # between two such copies is the breakpoint itself, where rounding splits ties
+    if crit.size:
+        crit = crit[np.append(True, np.diff(crit) > 1e-9 * crit[1:])]
     if not exact and crit.size > _SAMPLED_WEIGHTS:
         crit = crit[np.linspace(0, crit.size - 1, _SAMPLED_WEIGHTS).astype(np.int64)]
     if crit.size:
