@@ -297,12 +297,11 @@ def range_entries_2d(scores, lo, hi, capacity, compiled=None) -> np.ndarray:
     """
     n, n_labels = scores.shape
     lo32, width = np.asarray(lo, np.uint32), np.asarray(np.asarray(hi) - lo, np.uint32)
-    step = max(1, _BLOCK_ENTRIES // n_labels)
+    whole = compiled is not None and scores.dtype == np.float32
+    rows = n if whole else max(1, _BLOCK_ENTRIES // n_labels)
     parts = []
-    for r0 in _blocks(n, n if compiled is not None and scores.dtype == np.float32 else step):
-        block = scores[
-            r0 : r0 + (n if compiled is not None and scores.dtype == np.float32 else step)
-        ]
+    for r0 in _blocks(n, rows):
+        block = scores[r0 : r0 + rows]
         if compiled is not None:
             bound = int(min(capacity, block.size))
             found, count = compiled.range_entries_2d(_float32_bits(block), lo32, width, bound)

@@ -384,6 +384,18 @@ def rows_in_range(bits, y, lo_key, hi_key, top_key, capacity):  # pragma: no cov
 
 
 @numba.njit(inline="always")
+def _merged_label(y_indices, b, b_end, minor):  # pragma: no cover - compiled
+    """One step of a major's merge with its positives' (sorted) minors.
+
+    Advances ``b`` past the positives before ``minor``; returns it and whether
+    ``minor`` is a positive.
+    """
+    while b < b_end and y_indices[b] < minor:
+        b += 1
+    return b, b < b_end and y_indices[b] == minor
+
+
+@numba.njit(inline="always")
 def _reversed_key(v):  # pragma: no cover - compiled
     """The order-reversing uint64 sort key of ``float32(v)`` (``-0.0`` as ``+0.0``)."""
     f = np.float32(np.float32(v) + np.float32(0.0))
@@ -649,10 +661,9 @@ def sparse_gather(
             above = v >= low
             below = v if (not above) and v > below else below  # branch-free
             if count < capacity:  # written in any case, kept if above
-                while b < b_end and y_indices[b] < minor:
-                    b += 1
+                b, positive = _merged_label(y_indices, b, b_end, minor)
                 values[count] = data[a]
-                labels[count] = 1 if b < b_end and y_indices[b] == minor else 0
+                labels[count] = 1 if positive else 0
                 if group_by_label:
                     groups[count] = minor if by_rows else m
                 else:
@@ -703,9 +714,8 @@ def sparse_group_deltas(
             minor = indices[a]
             if weighted and not by_rows and w[minor] <= 0:
                 continue
-            while b < b_end and y_indices[b] < minor:
-                b += 1
-            label = np.uint64(1) if b < b_end and y_indices[b] == minor else np.uint64(0)
+            b, positive = _merged_label(y_indices, b, b_end, minor)
+            label = np.uint64(1) if positive else np.uint64(0)
             key = np.uint64(_key_of(data[a]))
             packed[n] = (key << np.uint64(32)) | (np.uint64(a - start) << np.uint64(1)) | label
             n += 1
@@ -786,9 +796,8 @@ def sparse_group_range(
             if key < lo_key:
                 below = max(below, v)
                 continue
-            while b < b_end and y_indices[b] < minor:
-                b += 1
-            label = 1 if b < b_end and y_indices[b] == minor else 0
+            b, positive = _merged_label(y_indices, b, b_end, minor)
+            label = 1 if positive else 0
             if key > hi_key:
                 above = min(above, v)
                 tp0[m] += wi * label
@@ -822,8 +831,7 @@ def sparse_group_counts(
             wi = wm
             if weighted and not by_rows:
                 wi = w[minor]
-            while b < b_end and y_indices[b] < minor:
-                b += 1
-            if b < b_end and y_indices[b] == minor:
+            b, positive = _merged_label(y_indices, b, b_end, minor)
+            if positive:
                 tp[m] += wi
             k[m] += wi
